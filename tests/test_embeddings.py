@@ -1,0 +1,44 @@
+"""tutorialkit.embeddings: mean pooling and batched encoding."""
+
+import pytest
+import torch
+
+from tutorialkit import resources
+from tutorialkit.embeddings import encode, mean_pool
+
+
+def test_mean_pool_ignores_padding():
+    hidden = torch.tensor([[[1.0, 2.0], [3.0, 4.0], [100.0, 100.0]]])
+    mask = torch.tensor([[1, 1, 0]])
+    assert torch.equal(mean_pool(hidden, mask), torch.tensor([[2.0, 3.0]]))
+
+
+def test_mean_pool_shape_mismatch_is_explained():
+    with pytest.raises(ValueError, match=r"hidden is \(1, 3, 2\) but attention_mask is \(1, 4\)"):
+        mean_pool(torch.zeros(1, 3, 2), torch.ones(1, 4))
+
+
+@pytest.fixture(scope="module")
+def minilm():
+    source = resources.model_source("quick")
+    return resources.load_model(source), resources.load_tokenizer(source)
+
+
+def test_encode_does_not_depend_on_batching(minilm):
+    model, tokenizer = minilm
+    texts = ["a short one", "a much longer sentence that forces padding in its batch", "ok", "bank"]
+    one_by_one = encode(model, tokenizer, texts, batch_size=1, progress=False)
+    together = encode(model, tokenizer, texts, batch_size=4, progress=False)
+    assert one_by_one.shape == (4, 384)
+    torch.testing.assert_close(one_by_one, together, atol=1e-5, rtol=1e-4)
+
+
+def test_encode_rejects_a_single_string(minilm):
+    model, tokenizer = minilm
+    with pytest.raises(TypeError, match="wrap it in a list"):
+        encode(model, tokenizer, "just one text")
+
+
+def test_encode_of_nothing_is_empty(minilm):
+    model, tokenizer = minilm
+    assert encode(model, tokenizer, [], progress=False).shape == (0, 384)

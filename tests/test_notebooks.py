@@ -1,0 +1,60 @@
+"""The chapters: each .md source is paired with an in-sync, output-free .ipynb and listed in the toc."""
+
+from pathlib import Path
+
+import jupytext
+import nbformat
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+CHAPTERS = sorted((ROOT / "nbs").glob("[0-9][0-9]_*.md"))
+
+
+def _cells(notebook):
+    return [(cell.cell_type, cell.source.strip()) for cell in notebook.cells]
+
+
+def _toc_files():
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = [toc["root"]]
+    for part in toc.get("parts", []):
+        files += [chapter["file"] for chapter in part["chapters"]]
+    return files
+
+
+def test_there_are_chapters():
+    assert CHAPTERS, "no nbs/NN_name.md chapter found"
+
+
+@pytest.mark.parametrize("source", CHAPTERS, ids=lambda p: p.name)
+def test_ipynb_is_in_sync_with_its_md_source(source):
+    paired = source.with_suffix(".ipynb")
+    assert paired.exists(), f"{paired.name} missing: run `make sync` (jupytext --to ipynb {source.name})"
+    expected = _cells(jupytext.read(source))
+    actual = _cells(nbformat.read(paired, as_version=4))
+    assert actual == expected, f"{paired.name} differs from {source.name}: run `make sync`"
+
+
+@pytest.mark.parametrize("source", CHAPTERS, ids=lambda p: p.name)
+def test_ipynb_is_committed_without_outputs(source):
+    notebook = nbformat.read(source.with_suffix(".ipynb"), as_version=4)
+    with_outputs = [i for i, c in enumerate(notebook.cells) if c.cell_type == "code" and c.outputs]
+    assert not with_outputs, f"cells {with_outputs} of {source.stem}.ipynb have outputs: strip them"
+
+
+@pytest.mark.parametrize("source", CHAPTERS, ids=lambda p: p.name)
+def test_chapter_follows_the_conventions(source):
+    """First code cell installs tutorialkit in Colab only; then the chapter prints its banner."""
+    code = [c.source for c in jupytext.read(source).cells if c.cell_type == "code"]
+    assert 'if "google.colab" in sys.modules' in code[0] and "tutorialkit" in code[0]
+    assert any("banner(" in cell for cell in code[1:3]), "the 2nd or 3rd code cell prints the banner"
+    assert any(line.lstrip().startswith("assert ") for cell in code for line in cell.splitlines()), "no assert cell"
+
+
+def test_every_toc_entry_exists_and_every_chapter_is_in_the_toc():
+    files = _toc_files()
+    for entry in files:
+        assert any((ROOT / f"{entry}{ext}").exists() for ext in (".md", ".ipynb")), f"_toc.yml: {entry} not found"
+    for chapter in CHAPTERS:
+        assert f"nbs/{chapter.stem}" in files, f"{chapter.name} is not in _toc.yml"

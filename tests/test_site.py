@@ -1,0 +1,132 @@
+"""The static site: it builds with warnings as errors, and pages look right in a real browser.
+
+The build reuses the chapters' outputs that nbval stored in the book's execution cache (see the
+repository's conftest.py), so run the notebooks first: ``pytest --nbval-lax nbs tests``.
+"""
+
+import functools
+import http.server
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+HTML = ROOT / "_build" / "html"
+CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
+
+
+@pytest.fixture(scope="module")
+def site():
+    """Build the book once for this module; fail with the build's own log on any warning."""
+    env = dict(os.environ, TUTORIALKIT_PROFILE="quick", HF_HUB_OFFLINE="1", TQDM_DISABLE="1")
+    command = [str(Path(sys.executable).with_name("jupyter-book")), "build", str(ROOT), "--all", "--warningiserror", "--keep-going"]
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=3600)
+    assert done.returncode == 0, f"book build failed:\n{done.stdout[-6000:]}\n{done.stderr[-6000:]}"
+    return HTML
+
+
+def test_site_has_every_page(site):
+    for page in ("book/intro.html", "nbs/01_concepts.html", "book/api.html", "book/bibliography.html"):
+        assert (site / page).exists(), page
+    assert (site / "_static" / "mathjax" / "tex-chtml.js").exists(), "MathJax must be served locally"
+
+
+def test_api_reference_lists_the_package_functions(site):
+    html = (site / "book" / "api.html").read_text()
+    for name in ("seed_everything", "resolve_profile", "packaged_path", "load_model", "concept_map", "show"):
+        assert f'id="tutorialkit.' in html and name in html, name
+
+
+def test_chapter_page_has_executed_outputs(site):
+    html = (site / "nbs" / "01_concepts.html").read_text()
+    assert html.count('class="cell_output') >= 5
+    assert "[quick: " in html, "the profile banner is missing from the rendered chapter"
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def browser(site):
+    if not (CHROMIUM and CHROMEDRIVER):
+        if os.environ.get("CI"):
+            pytest.fail("chromium and chromedriver are required in CI (apt-get install chromium chromium-driver)")
+        pytest.skip("chromium/chromedriver not installed (the test runs in CI)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    handler = functools.partial(_QuietHandler, directory=str(site))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--window-size=1280,2000"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.base = f"http://127.0.0.1:{server.server_address[1]}"
+    yield driver
+    driver.quit()
+    server.shutdown()
+
+
+def _open(driver, page):
+    """Load a page and wait until MathJax has typeset it (it runs asynchronously after load)."""
+    driver.get(f"{driver.base}/{page}")
+    driver.set_script_timeout(30)
+    driver.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "if (window.MathJax && MathJax.startup) { MathJax.startup.promise.then(() => done(true)); }"
+        "else { done(false); }"
+    )
+
+
+def _screenshot(driver, name):
+    shots = ROOT / "_build" / "screenshots"
+    shots.mkdir(parents=True, exist_ok=True)
+    driver.save_screenshot(str(shots / f"{name}.png"))
+
+
+def _math_rendered(driver):
+    """Number of formulas MathJax typeset, and the number of TeX sources it left untouched."""
+    return driver.execute_script(
+        "return [document.querySelectorAll('mjx-container').length,"
+        " document.querySelectorAll('.math:not(:has(mjx-container))').length]"
+    )
+
+
+def _broken_images(driver):
+    return driver.execute_script(
+        "return Array.from(document.querySelectorAll('main img'))"
+        ".filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src)"
+    )
+
+
+def test_intro_page_in_a_browser(browser):
+    _open(browser, "book/intro.html")
+    _screenshot(browser, "intro")
+    assert "Fine-tuning language models" in browser.title
+    assert _broken_images(browser) == []
+
+
+def test_chapter_one_in_a_browser(browser):
+    _open(browser, "nbs/01_concepts.html")
+    _screenshot(browser, "01_concepts")
+    typeset, untouched = _math_rendered(browser)
+    assert typeset > 0 and untouched == 0, f"{typeset} formulas typeset, {untouched} left as raw TeX"
+    images = browser.execute_script("return document.querySelectorAll('main img').length")
+    assert images >= 3, f"expected the chapter's figures, found {images} images"
+    assert _broken_images(browser) == []
+    colab = browser.execute_script(
+        "return Array.from(document.querySelectorAll('a')).map(a => a.href).filter(h => h.includes('colab.research.google.com'))"
+    )
+    assert colab, "no Colab launch link on the chapter page"
+    assert all(link.endswith("/nbs/01_concepts.ipynb") for link in colab), colab

