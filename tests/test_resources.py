@@ -121,3 +121,34 @@ def test_load_hub_dataset_offline_gives_a_clear_error(monkeypatch):
     monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
     with pytest.raises(ResourceMissing, match="stanfordnlp/sst2.*TUTORIALKIT_PROFILE=quick"):
         resources.load_hub_dataset("sst2")
+
+
+def test_load_tweets_reports_the_rows_with_bad_bytes(capsys):
+    rows = resources.load_tweets()
+    damaged = sum(row.bad_bytes for row in rows)
+    assert len(rows) == 38_158 and 0 < damaged < len(rows)
+    assert {row.label for row in rows} == set(resources.TWEET_LABELS)
+    assert capsys.readouterr().out.strip() == (
+        f"tweets: {len(rows):,} rows, {damaged:,} of them with bytes that are not UTF-8 (replaced by U+FFFD)"
+    )
+    assert all("\ufffd" in row.text for row in rows if row.bad_bytes)
+
+
+def test_load_wnut16():
+    sentences = resources.load_wnut16()
+    assert len(sentences) == 2_394
+    types = {tag[2:] for s in sentences for tag in s.tags if tag != "O"}
+    assert len(types) == 10 and {"person", "geo-loc", "company"} <= types
+
+
+def test_load_peoples_daily_joins_surname_and_given_name():
+    first_two = resources.load_peoples_daily(limit=2)
+    assert len(first_two) == 2
+    assert "".join(first_two[1].tokens[-3:]) == "江泽民"
+    assert first_two[1].tags[-3:] == ["B-PER", "I-PER", "I-PER"]
+
+
+def test_load_zh_reviews_has_both_labels_and_no_blank_reviews():
+    rows = resources.load_zh_reviews()
+    assert {row.label for row in rows} == {"positive", "negative"}
+    assert len(rows) > 35_000 and all(row.text.strip() for row in rows)

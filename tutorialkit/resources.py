@@ -202,3 +202,66 @@ def load_hub_dataset(source: str | HubDataset, **kwargs):
             f"could not load the dataset {source!r} from the Hugging Face Hub ({err.__class__.__name__}: "
             f"{err}). Connect to the internet, or run offline with TUTORIALKIT_PROFILE=quick"
         ) from err
+
+
+# The quick profile's corpora, read with the general readers of tutorialkit.data.
+
+TWEET_LABELS = ("negative", "neutral", "positive")
+
+
+def load_tweets(*, verbose: bool = True) -> list:
+    """The 38k graded tweets (negative/neutral/positive) as ``LabeledText`` records.
+
+    The file mixes encodings: most rows are UTF-8, some hold bytes that are not. Rather than
+    guessing a second encoding for the whole file, each damaged row keeps its valid text, its
+    bad bytes become U+FFFD, the row is marked ``bad_bytes=True`` and the count is printed: a
+    data-cleaning decision made in the open, not a silent fallback.
+    Example: ``{t.label for t in load_tweets()}`` -> ``{"negative", "neutral", "positive"}``.
+    """
+    from tutorialkit.data import read_text_classification
+
+    rows = read_text_classification(
+        packaged_path("tweets"), text_column="text", label_column="sentiment",
+        on_bad_bytes="replace", labels=TWEET_LABELS,
+    )
+    if verbose:
+        damaged = sum(row.bad_bytes for row in rows)
+        print(f"tweets: {len(rows):,} rows, {damaged:,} of them with bytes that are not UTF-8 (replaced by U+FFFD)")
+    return rows
+
+
+def load_wnut16() -> list:
+    """The WNUT-16 Twitter NER train set as ``TaggedSentence`` records (IOB2, 10 entity types).
+
+    Example: ``len(load_wnut16())`` -> ``2394``.
+    """
+    from tutorialkit.data import read_conll
+
+    return read_conll(packaged_path("wnut16"), scheme="iob2")
+
+
+def load_peoples_daily(limit: int | None = None) -> list:
+    """People's Daily (Jan. 1998) as character-level BIO sentences with PER/LOC/ORG.
+
+    Example: ``load_peoples_daily(limit=2)[1].tags[-3:]`` -> ``["B-PER", "I-PER", "I-PER"]`` (江泽民).
+    """
+    from tutorialkit.data import read_peoples_daily
+
+    return read_peoples_daily(packaged_path("peoples_daily"), limit=limit)
+
+
+def load_zh_reviews() -> list:
+    """The Chinese product reviews as ``LabeledText`` records labelled "positive" or "negative".
+
+    One review per line in two files; blank lines are not reviews and are not returned.
+    Example: ``load_zh_reviews()[0].label`` -> ``"positive"``.
+    """
+    from tutorialkit.data import LabeledText
+
+    rows = []
+    for label in ("positive", "negative"):
+        path = packaged_path(f"zh_reviews_{label[:3]}")
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            if line.strip():
+                rows.append(LabeledText(line.strip(), label, source=f"{path}:{number}"))
+    return rows
