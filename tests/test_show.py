@@ -18,3 +18,11 @@ def test_show_renders_as_a_highlighted_markdown_block():
     assert markdown.startswith("`tutorialkit/env.py, lines ")
     assert "```python\ndef seed_everything" in markdown
     assert markdown.rstrip().endswith("```")
+
+
+def test_show_unwraps_decorated_functions():
+    from tutorialkit.embeddings import encode
+
+    shown = show(encode)
+    assert shown.where.startswith("tutorialkit/embeddings.py")
+    assert "def encode(" in shown.code

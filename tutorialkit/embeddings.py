@@ -33,27 +33,33 @@ def encode(
     batch_size: int = 64,
     max_length: int = 128,
     device: torch.device | str | None = None,
+    sort_by_length: bool = True,
     progress: bool = True,
 ) -> torch.Tensor:
     """Mean-pooled last-layer vectors of ``texts``, computed in batches: a (len(texts), d) CPU tensor.
 
     Each batch is padded only to its own longest text (dynamic padding), and texts longer than
-    ``max_length`` tokens are truncated. Example: ``encode(model, tok, ["good", "bad"]).shape`` ->
-    ``torch.Size([2, 384])``.
+    ``max_length`` tokens are truncated. With ``sort_by_length`` the texts are fed shortest first,
+    so that each batch holds texts of similar length and little padding; the rows of the result
+    are in the order of ``texts`` either way. Example: ``encode(model, tok, ["good", "bad"]).shape``
+    -> ``torch.Size([2, 384])``.
     """
     if isinstance(texts, str):
         raise TypeError("encode expects a sequence of texts, got a single str; wrap it in a list")
+    texts = list(texts)
     device = torch.device(device) if device is not None else next(model.parameters()).device
+    order = list(range(len(texts)))
+    if sort_by_length and texts:
+        lengths = [len(ids) for ids in tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]]
+        order.sort(key=lengths.__getitem__)
     model.eval()
-    chunks = []
+    vectors = torch.empty(len(texts), model.config.hidden_size)
     starts = range(0, len(texts), batch_size)
     for start in tqdm(starts, desc="encode", unit="batch", disable=not progress):
+        rows = order[start : start + batch_size]
         batch = tokenizer(
-            list(texts[start : start + batch_size]),
-            padding=True, truncation=True, max_length=max_length, return_tensors="pt",
+            [texts[i] for i in rows], padding=True, truncation=True, max_length=max_length, return_tensors="pt",
         ).to(device)
         hidden = model(**batch).last_hidden_state
-        chunks.append(mean_pool(hidden, batch["attention_mask"]).float().cpu())
-    if not chunks:
-        return torch.empty(0, model.config.hidden_size)
-    return torch.cat(chunks)
+        vectors[rows] = mean_pool(hidden, batch["attention_mask"]).float().cpu()
+    return vectors

@@ -31,6 +31,7 @@ def show(obj: object) -> Source:
     The last expression of a cell is displayed, so ``show(seed_everything)`` alone in a cell shows
     the function, with the file and line numbers it comes from.
     """
+    obj = inspect.unwrap(obj)  # a decorated function (e.g. @torch.no_grad()) shows its own code
     lines, first = inspect.getsourcelines(obj)
     path = Path(inspect.getsourcefile(obj))
     package_root = Path(__file__).resolve().parent.parent
