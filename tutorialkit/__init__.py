@@ -5,6 +5,7 @@ One module per concern; each chapter of the book explains and uses one of them:
 - :mod:`tutorialkit.env`: device, seeds, mixed precision, the quick/full run profile;
 - :mod:`tutorialkit.resources`: where the pretrained models and the corpora come from;
 - :mod:`tutorialkit.data`: CoNLL and CSV/TSV readers, the People's Daily converter, splits;
+- :mod:`tutorialkit.attention`: scaled dot-product and multi-head attention, positions, the encoder block;
 - :mod:`tutorialkit.embeddings`: sentence vectors from an encoder;
 - :mod:`tutorialkit.plots`: figures;
 - :mod:`tutorialkit.show`: display package source code in a notebook.

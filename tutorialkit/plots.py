@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
 import networkx as nx
+import numpy as np
 
 
 def concept_map(
@@ -84,3 +85,101 @@ def _clip_to_boxes(a, b, half_a, half_b):
 
     ta, tb = exit_fraction(half_a), 1 - exit_fraction(half_b)
     return (a[0] + ta * dx, a[1] + ta * dy), (a[0] + tb * dx, a[1] + tb * dy)
+
+
+def attention_heatmap(
+    weights,
+    tokens: Sequence[str],
+    *,
+    key_tokens: Sequence[str] | None = None,
+    ax: plt.Axes | None = None,
+    title: str | None = None,
+    ticks: bool = True,
+) -> plt.Axes:
+    """Draw one head's attention weights as a heatmap: row i is where query token i looks.
+
+    ``weights`` is an ``(n_q, n_k)`` array or tensor whose rows sum to 1 (one head, one sequence);
+    ``tokens`` label the rows (queries) and ``key_tokens`` the columns (keys; default ``tokens``,
+    as in self-attention). The colour scale is fixed to [0, 1], so heatmaps drawn side by side are
+    comparable; ``ax.images[0]`` can feed a shared colour bar. ``ticks=False`` hides the labels.
+    Example: ``attention_heatmap(out.attentions[0][0, 3], tokenizer.convert_ids_to_tokens(ids))``.
+    """
+    if hasattr(weights, "detach"):
+        weights = weights.detach().float().cpu().numpy()
+    weights = np.asarray(weights)
+    key_tokens = tokens if key_tokens is None else key_tokens
+    expected = (len(tokens), len(key_tokens))
+    if weights.shape != expected:
+        raise ValueError(
+            f"attention_heatmap: expected weights of shape {expected} (query tokens, key tokens), "
+            f"found {weights.shape}"
+        )
+    if ax is None:
+        _, ax = plt.subplots(figsize=(0.3 * expected[1] + 1.5, 0.3 * expected[0] + 1.2))
+    ax.imshow(weights, vmin=0.0, vmax=1.0, cmap="viridis", aspect="auto")
+    if ticks:
+        ax.set_xticks(range(expected[1]), key_tokens, rotation=90, fontsize=8)
+        ax.set_yticks(range(expected[0]), tokens, fontsize=8)
+        ax.set_xlabel("key (attended to)")
+        ax.set_ylabel("query (attending)")
+    else:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if title:
+        ax.set_title(title, fontsize=9)
+    return ax
+
+
+def plot_curves(
+    curves: dict[str, Sequence[float] | tuple[Sequence[float], Sequence[float]]],
+    *,
+    ax: plt.Axes | None = None,
+    xlabel: str = "step",
+    ylabel: str = "loss",
+    title: str | None = None,
+    smooth: int = 1,
+    logy: bool = False,
+    references: dict[str, float] | None = None,
+) -> plt.Axes:
+    """Draw named curves (loss, perplexity, learning rate, ...) against the step on one set of axes.
+
+    Each value of ``curves`` is a sequence of y values (x = 0, 1, 2, ...) or an ``(x, y)`` pair.
+    With ``smooth=k > 1`` each curve is drawn faintly as it is and boldly as a trailing mean over
+    ``k`` points (noisy mini-batch losses become readable). ``references`` adds dashed horizontal
+    lines, e.g. ``{"uniform model": vocab_size}``. Non-finite values (a diverged run) leave gaps.
+    Example: ``plot_curves({"AdamW": losses}, smooth=10, title="Training loss")``.
+    """
+    if not curves:
+        raise ValueError("plot_curves needs at least one curve, got an empty dict")
+    if smooth < 1:
+        raise ValueError(f"smooth must be a window of >= 1 points, got {smooth}")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 3.5))
+    for name, values in curves.items():
+        if isinstance(values, tuple) and len(values) == 2 and all(hasattr(v, "__len__") for v in values):
+            x, y = list(values[0]), list(values[1])
+        else:
+            y = list(values)
+            x = list(range(len(y)))
+        if len(x) != len(y):
+            raise ValueError(f"curve {name!r}: {len(x)} x values but {len(y)} y values")
+        y = [float(v) if abs(float(v)) != float("inf") else float("nan") for v in y]
+        if smooth == 1:
+            ax.plot(x, y, label=name)
+            continue
+        (raw,) = ax.plot(x, y, alpha=0.25, lw=1)
+        means = []
+        for i in range(len(y)):
+            window = [v for v in y[max(0, i - smooth + 1) : i + 1] if v == v]  # v == v drops nan
+            means.append(sum(window) / len(window) if window else float("nan"))
+        ax.plot(x, means, color=raw.get_color(), lw=2, label=name)
+    for offset, (name, level) in enumerate((references or {}).items()):
+        ax.axhline(level, color="grey", ls=("--", ":", "-.")[offset % 3], lw=1, label=name)
+    if logy:
+        ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    ax.legend(fontsize=8)
+    return ax
