@@ -8,7 +8,8 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-CHAPTERS = sorted((ROOT / "nbs").glob("[0-9][0-9]_*.md"))
+# Chapters (NN_name.md) and notebook appendices (appendix_name.md): every notebook source in nbs/.
+CHAPTERS = sorted((ROOT / "nbs").glob("[0-9][0-9]_*.md")) + sorted((ROOT / "nbs").glob("appendix_*.md"))
 
 
 def _cells(notebook):

@@ -6,6 +6,8 @@ One module per concern; each chapter of the book explains and uses one of them:
 - :mod:`tutorialkit.resources`: where the pretrained models and the corpora come from;
 - :mod:`tutorialkit.data`: CoNLL and CSV/TSV readers, the People's Daily converter, splits;
 - :mod:`tutorialkit.attention`: scaled dot-product and multi-head attention, positions, the encoder block;
+- :mod:`tutorialkit.losses`: cross-entropy, NLL, the LM and masked-LM losses, from scratch;
+- :mod:`tutorialkit.optim`: AdamW from scratch, parameter groups, learning-rate schedules, clipping;
 - :mod:`tutorialkit.embeddings`: sentence vectors from an encoder;
 - :mod:`tutorialkit.plots`: figures;
 - :mod:`tutorialkit.show`: display package source code in a notebook.
