@@ -1,5 +1,9 @@
 """Inference pipelines: what a fine-tuned model looks like to the people who use it.
 
+:class:`SentimentPipeline` turns raw texts into one label and a probability per label each
+(:class:`Sentiment`), in batches of texts of similar length; texts longer than the model's limit
+are cut by :func:`truncate_pieces`, keeping the start or the start and the end.
+
 :class:`NerPipeline` turns raw text into entity spans with character offsets. Raw text was never
 split into words, so the pipeline splits it by a simple, documented rule (:func:`split_words`),
 then runs the same code path as training and evaluation (:func:`tutorialkit.ner.encode_sentences`,
@@ -78,31 +82,19 @@ class NerPipeline:
         pattern: re.Pattern = WORD_PATTERN,
         strict: bool = False,
     ) -> None:
-        self.id2label = {int(i): label for i, label in id2label.items()}
-        n_labels = getattr(getattr(model, "config", None), "num_labels", None)
-        if n_labels is not None and sorted(self.id2label) != list(range(n_labels)):
-            raise ValueError(
-                f"id2label must name the model's {n_labels} labels 0..{n_labels - 1}, found ids {sorted(self.id2label)}"
-            )
+        self.id2label = _checked_id2label(model, id2label)
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, found {batch_size}")
         if device is not None:
             model.to(device)
         if max_length is None:
-            positions = getattr(getattr(model, "config", None), "max_position_embeddings", None)
-            limits = [positions, tokenizer.model_max_length]
-            max_length = min(limit for limit in limits if isinstance(limit, int) and limit > 0)
+            max_length = _default_max_length(model, tokenizer)
         self.model, self.tokenizer, self.batch_size = model, tokenizer, batch_size
         self.max_length, self.stride, self.pattern, self.strict = max_length, stride, pattern, strict
 
     def __call__(self, texts: list[str]) -> list[list[Entity]]:
         """The entities of each text, in text order; a text without words has none."""
-        if isinstance(texts, str) or not isinstance(texts, (list, tuple)):
-            raise TypeError(f"expected a list of texts, found {type(texts).__name__}" +
-                            (": wrap a single text in a list" if isinstance(texts, str) else ""))
-        for i, text in enumerate(texts):
-            if not isinstance(text, str):
-                raise TypeError(f"text {i}: expected a str, found {type(text).__name__}")
+        _check_texts(texts)
         words = [split_words(text, self.pattern) for text in texts]
         has_words = [i for i, w in enumerate(words) if w]
         found: list[list[Entity]] = [[] for _ in texts]
@@ -120,3 +112,167 @@ class NerPipeline:
                 found[i].append(Entity(texts[i][first:last], label, first, last, score))
         return found
 
+
+# ---------------------------------------------------------------------------------------
+# Sentence classification: sentiment
+# ---------------------------------------------------------------------------------------
+
+
+def truncate_pieces(pieces: list, budget: int, head: int | None = None) -> list:
+    """Keep at most ``budget`` word pieces of a text, from its start or from both of its ends.
+
+    ``head=None`` keeps the first ``budget`` pieces (what ``truncation=True`` does). ``head=h``
+    keeps the first ``h`` pieces and the last ``budget - h``: a review often states its verdict at
+    the end, which plain truncation throws away. A text that fits is returned unchanged.
+    Example: ``truncate_pieces(list(range(10)), 4, head=1)`` -> ``[0, 7, 8, 9]``.
+    """
+    if budget < 1:
+        raise ValueError(f"budget must be >= 1 word piece, found {budget}")
+    if head is not None and not 0 <= head <= budget:
+        raise ValueError(f"head must be between 0 and the budget ({budget}), found {head}")
+    if len(pieces) <= budget:
+        return list(pieces)
+    if head is None:
+        return list(pieces[:budget])
+    tail = budget - head
+    return list(pieces[:head]) + (list(pieces[-tail:]) if tail else [])
+
+
+def encode_texts(texts: list[str], tokenizer, max_length: int, head: int | None = None) -> list[list[int]]:
+    """Word-piece ids of each text with the tokenizer's special tokens, at most ``max_length`` in all.
+
+    The special tokens ([CLS] ... [SEP] for BERT) are kept in place; the pieces between them are
+    cut by :func:`truncate_pieces` (``head=None``: keep the start; ``head=h``: the first ``h`` and
+    the last ones). With ``head=None`` the ids equal ``tokenizer(texts, truncation=True,
+    max_length=max_length)["input_ids"]``.
+    Example: ``encode_texts(["a long review ..."], tokenizer, 128, head=32)``.
+    """
+    if not texts:
+        return []
+    encoded = tokenizer(list(texts), return_special_tokens_mask=True, verbose=False)  # no truncation yet
+    result = []
+    for ids, special in zip(encoded["input_ids"], encoded["special_tokens_mask"]):
+        content = [i for i, s in enumerate(special) if not s]
+        if not content:
+            result.append(list(ids))
+            continue
+        first, last = content[0], content[-1] + 1
+        budget = max_length - (len(ids) - (last - first))
+        if budget < 1:
+            raise ValueError(f"max_length {max_length} leaves no room for text besides the special tokens")
+        result.append(list(ids[:first]) + truncate_pieces(ids[first:last], budget, head) + list(ids[last:]))
+    return result
+
+
+@dataclass(frozen=True)
+class Sentiment:
+    """A classifier's answer for one text: the most probable label and every label's probability.
+
+    Example: ``Sentiment("positive", {"negative": 0.03, "neutral": 0.07, "positive": 0.90}).score``
+    -> ``0.90``.
+    """
+
+    label: str
+    probabilities: dict[str, float]
+
+    @property
+    def score(self) -> float:
+        """The probability of the chosen label."""
+        return self.probabilities[self.label]
+
+
+class SentimentPipeline:
+    """Raw texts in, a :class:`Sentiment` (label and probabilities) per text out, batched, in input order.
+
+    ``model`` is a sequence-classification model (``AutoModelForSequenceClassification``, or any
+    module whose output has ``.logits`` of shape (batch, labels)) trained with the labels of
+    ``id2label``; ``device=None`` leaves it where it is. Texts are sorted by length so that each
+    batch pads little, and the answers are put back in the order of the input. Texts longer than
+    ``max_length`` pieces (default: the model's position limit) are cut by :func:`encode_texts`:
+    their start is kept (``head=None``) or their first ``head`` and last pieces.
+
+    Bad input is an error, never a silent guess: a single ``str`` instead of a list and a text
+    that is not a ``str`` raise TypeError; an empty or whitespace-only text raises ValueError with
+    its index (a classifier always answers *some* label, and a confident label for no text at all
+    would mislead whoever reads it).
+    Example: ``SentimentPipeline(model, tokenizer, {0: "negative", 1: "positive"})(["great film"])``
+    -> ``[Sentiment("positive", {"negative": 0.04, "positive": 0.96})]``.
+    """
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        tokenizer,
+        id2label: Mapping[int, str],
+        device: torch.device | str | None = None,
+        batch_size: int = 32,
+        max_length: int | None = None,
+        *,
+        head: int | None = None,
+    ) -> None:
+        self.id2label = _checked_id2label(model, id2label)
+        if sorted(self.id2label) != list(range(len(self.id2label))):
+            raise ValueError(f"id2label must map the ids 0..{len(self.id2label) - 1} to labels, "
+                             f"found ids {sorted(self.id2label)}")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, found {batch_size}")
+        if device is not None:
+            model.to(device)
+        self.max_length = _default_max_length(model, tokenizer) if max_length is None else max_length
+        budget = self.max_length - tokenizer.num_special_tokens_to_add(pair=False)
+        if head is not None and not 0 <= head <= budget:
+            raise ValueError(f"head must leave room for the special tokens: 0 <= head <= {budget}, found {head}")
+        self.model, self.tokenizer, self.batch_size, self.head = model, tokenizer, batch_size, head
+
+    def __call__(self, texts: list[str]) -> list[Sentiment]:
+        """The label and the probabilities of each text, in text order."""
+        _check_texts(texts)
+        for i, text in enumerate(texts):
+            if not text.strip():
+                raise ValueError(f"text {i} is empty or only whitespace: there is nothing to classify")
+        ids = encode_texts(texts, self.tokenizer, self.max_length, self.head)
+        order = sorted(range(len(texts)), key=lambda i: len(ids[i]))
+        probabilities = torch.empty(len(texts), len(self.id2label))
+        device = next(self.model.parameters()).device
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            with torch.no_grad():
+                for start in range(0, len(order), self.batch_size):
+                    chosen = order[start : start + self.batch_size]
+                    batch = self.tokenizer.pad({"input_ids": [ids[i] for i in chosen]}, return_tensors="pt")
+                    logits = self.model(input_ids=batch["input_ids"].to(device),
+                                        attention_mask=batch["attention_mask"].to(device)).logits
+                    probabilities[chosen] = torch.softmax(logits.float(), dim=-1).cpu()
+        finally:
+            self.model.train(was_training)
+        labels = [self.id2label[i] for i in range(len(self.id2label))]
+        return [Sentiment(labels[int(row.argmax())], dict(zip(labels, row.tolist()))) for row in probabilities]
+
+
+def _check_texts(texts: object) -> None:
+    """TypeError unless ``texts`` is a list or tuple of str (a single str is the usual mistake)."""
+    if isinstance(texts, str) or not isinstance(texts, (list, tuple)):
+        raise TypeError(f"expected a list of texts, found {type(texts).__name__}" +
+                        (": wrap a single text in a list" if isinstance(texts, str) else ""))
+    for i, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise TypeError(f"text {i}: expected a str, found {type(text).__name__}")
+
+
+def _checked_id2label(model: torch.nn.Module, id2label: Mapping[int, str]) -> dict[int, str]:
+    """``id2label`` with int keys, checked to name exactly the model's labels 0..K-1."""
+    checked = {int(i): label for i, label in id2label.items()}
+    n_labels = getattr(getattr(model, "config", None), "num_labels", None)
+    if n_labels is not None and sorted(checked) != list(range(n_labels)):
+        raise ValueError(
+            f"id2label must name the model's {n_labels} labels 0..{n_labels - 1}, found ids {sorted(checked)}"
+        )
+    return checked
+
+
+def _default_max_length(model: torch.nn.Module, tokenizer) -> int:
+    """The smaller of the model's position limit and the tokenizer's maximum length."""
+    positions = getattr(getattr(model, "config", None), "max_position_embeddings", None)
+    limits = [positions, tokenizer.model_max_length]
+    return min(limit for limit in limits if isinstance(limit, int) and limit > 0)

@@ -737,3 +737,64 @@ def split_dataset(
     for part in parts:  # otherwise each part would be sorted by class
         rng.shuffle(part)
     return parts
+
+
+def sample_and_split(
+    items: Sequence[T],
+    n: int | None,
+    fractions: Sequence[float] = (0.8, 0.1, 0.1),
+    *,
+    seed: int = 0,
+    stratify: Callable[[T], Hashable] | None = None,
+) -> tuple[list[T], list[T], list[T]]:
+    """Draw ``n`` items at random, then split them as :func:`split_dataset` does, both with ``seed``.
+
+    The draw is ``random.Random(seed).sample(items, n)`` (``n=None``: every item), so chapters
+    that call this with the same corpus, ``n``, fractions and seed get identical parts: the
+    sentiment chapters compare their models on the same test tweets this way.
+    Example: ``train, val, test = sample_and_split(load_tweets(), 1000, (0.6, 0.1, 0.3), seed=0,
+    stratify=lambda r: r.label)``
+    """
+    items = list(items)
+    if n is not None and not 1 <= n <= len(items):
+        raise ValueError(f"n must be between 1 and the {len(items)} items, or None for all, found {n}")
+    sample = items if n is None else random.Random(seed).sample(items, n)
+    return split_dataset(sample, fractions, seed=seed, stratify=stratify)
+
+
+class LengthGroupedBatches:
+    """Batches of indices of examples of similar length, in a new random order every epoch.
+
+    A DataLoader pads each batch to its longest example, so random batches of short texts with a
+    few long ones are mostly padding. Each epoch this shuffles the indices, cuts them into groups
+    of ``group`` batches, sorts each group by length, cuts it into batches and shuffles the
+    batches: every index appears once per epoch, and a batch holds texts of similar length.
+    The shuffles use torch's global generator, so ``seed_everything`` (which ``train`` calls)
+    fixes the order. (transformers 4 had this as ``TrainingArguments(group_by_length=True)``.)
+    Example: ``DataLoader(data, batch_sampler=LengthGroupedBatches(lengths, 16), collate_fn=collate)``
+    """
+
+    def __init__(self, lengths: Sequence[int], batch_size: int, group: int = 8) -> None:
+        if batch_size < 1 or group < 1:
+            raise ValueError(f"batch_size and group must be >= 1, found {batch_size} and {group}")
+        if not lengths:
+            raise ValueError("expected the lengths of at least one example, found none")
+        self.lengths, self.batch_size, self.group = list(lengths), batch_size, group
+
+    def __len__(self) -> int:
+        """Batches per epoch (the last batch of each group may be smaller)."""
+        span = self.batch_size * self.group
+        full, rest = divmod(len(self.lengths), span)
+        return full * self.group + math.ceil(rest / self.batch_size)
+
+    def __iter__(self):
+        import torch
+
+        order = torch.randperm(len(self.lengths)).tolist()
+        span = self.batch_size * self.group
+        batches = []
+        for start in range(0, len(order), span):
+            group = sorted(order[start : start + span], key=lambda i: self.lengths[i])
+            batches += [group[i : i + self.batch_size] for i in range(0, len(group), self.batch_size)]
+        for b in torch.randperm(len(batches)).tolist():
+            yield batches[b]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
 import networkx as nx
@@ -182,4 +183,129 @@ def plot_curves(
     if title:
         ax.set_title(title)
     ax.legend(fontsize=8)
+    return ax
+
+
+def confusion_heatmap(
+    confusion,
+    labels: Sequence[str],
+    *,
+    ax: plt.Axes | None = None,
+    title: str | None = None,
+) -> plt.Axes:
+    """Draw a confusion matrix: row = true class, column = predicted class, coloured by row share.
+
+    ``confusion[i, j]`` counts examples of class ``labels[i]`` predicted as ``labels[j]`` (as in
+    :class:`tutorialkit.metrics.ClassificationReport`). Each cell shows its count and its share of
+    the row; the colour is the share, so a rare class's recall is as visible as a frequent one's
+    and the diagonal reads as the recall of each class.
+    Example: ``confusion_heatmap(report.confusion, report.labels, title="Test tweets")``.
+    """
+    import seaborn as sns
+
+    counts = np.asarray(confusion)
+    if counts.ndim != 2 or counts.shape != (len(labels), len(labels)):
+        raise ValueError(
+            f"confusion_heatmap: expected a square matrix of shape {(len(labels), len(labels))} "
+            f"(one row and one column per label), found {counts.shape}"
+        )
+    if (counts < 0).any():
+        raise ValueError("confusion_heatmap: expected counts >= 0, found a negative entry")
+    totals = counts.sum(axis=1, keepdims=True)
+    shares = np.divide(counts, totals, out=np.zeros(counts.shape), where=totals > 0)
+    text = np.array([[f"{c}\n{s:.0%}" for c, s in zip(row_c, row_s)] for row_c, row_s in zip(counts, shares)])
+    if ax is None:
+        _, ax = plt.subplots(figsize=(1.2 * len(labels) + 2, 1.0 * len(labels) + 1))
+    sns.heatmap(shares, vmin=0, vmax=1, cmap="Blues", annot=text, fmt="", square=True, ax=ax,
+                xticklabels=list(labels), yticklabels=list(labels), cbar_kws={"label": "share of the row"})
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.tick_params(axis="y", rotation=0)
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Confidence against accuracy in equal-width bins: what a reliability diagram draws.
+
+    ``confidence[b]`` and ``accuracy[b]`` are the mean top probability and the share of correct
+    predictions of the ``count[b]`` examples whose top probability falls in bin ``b`` (NaN for an
+    empty bin); ``ece`` is the expected calibration error, ``sum_b count[b]/n * |accuracy[b] -
+    confidence[b]|``. Example: ``calibration_bins(probabilities, y_true).ece``.
+    """
+
+    edges: np.ndarray
+    count: np.ndarray
+    confidence: np.ndarray
+    accuracy: np.ndarray
+    ece: float
+
+
+def calibration_bins(probabilities, y_true, n_bins: int = 10) -> Calibration:
+    """Bin the predictions by their top probability and compare it with how often they are right.
+
+    ``probabilities`` is an ``(n, K)`` array (rows sum to 1), ``y_true`` the ``n`` true class
+    indices. A calibrated model is right 80% of the time when it says 0.8: its points lie on the
+    diagonal and its ECE is 0 (Guo et al., 2017, *On calibration of modern neural networks*).
+    Example: ``calibration_bins([[0.9, 0.1], [0.6, 0.4]], [0, 1], n_bins=5).ece`` -> ``0.35``.
+    """
+    p = np.asarray(probabilities, dtype=float)
+    y = np.asarray(y_true)
+    if p.ndim != 2 or y.shape != (p.shape[0],):
+        raise ValueError(
+            f"calibration_bins: expected probabilities of shape (n, K) and n labels, "
+            f"found {p.shape} and {y.shape}"
+        )
+    if p.shape[0] == 0:
+        raise ValueError("calibration_bins: no predictions to bin")
+    if not np.allclose(p.sum(axis=1), 1.0, atol=1e-3):
+        raise ValueError("calibration_bins: expected rows of probabilities that sum to 1 (apply softmax to logits)")
+    if n_bins < 1:
+        raise ValueError(f"n_bins must be >= 1, found {n_bins}")
+    confidence, correct = p.max(axis=1), (p.argmax(axis=1) == y).astype(float)
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    which = np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, n_bins - 1)  # bins (a, b]
+    count = np.bincount(which, minlength=n_bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_confidence = np.bincount(which, confidence, n_bins) / count
+        accuracy = np.bincount(which, correct, n_bins) / count
+    gaps = np.where(count > 0, np.abs(np.nan_to_num(accuracy) - np.nan_to_num(mean_confidence)), 0.0)
+    ece = float((count / count.sum() * gaps).sum())
+    return Calibration(edges, count, mean_confidence, accuracy, ece)
+
+
+def reliability_diagram(
+    probabilities,
+    y_true,
+    *,
+    n_bins: int = 10,
+    ax: plt.Axes | None = None,
+    title: str | None = None,
+) -> plt.Axes:
+    """Draw a reliability diagram: accuracy per confidence bin, against the diagonal of perfect calibration.
+
+    A dot (the bin's mean confidence) above its bar is over-confidence, below it under-confidence; the number on each
+    bar is how many predictions it holds (a bin of three examples says little), and the legend
+    gives the ECE (see :func:`calibration_bins`).
+    Example: ``reliability_diagram(torch.softmax(logits, -1).numpy(), y_test, title="Test tweets")``.
+    """
+    cal = calibration_bins(probabilities, y_true, n_bins)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4.5, 4.5))
+    width = cal.edges[1] - cal.edges[0]
+    filled = cal.count > 0
+    ax.bar(cal.edges[:-1][filled], cal.accuracy[filled], width=width, align="edge", color="#9ecae1",
+           edgecolor="#3b5b7a", label=f"accuracy (ECE {cal.ece:.3f})")
+    ax.plot(cal.edges[:-1][filled] + width / 2, cal.confidence[filled], "o", color="#d6604d", ms=5,
+            label="mean confidence of the bin")
+    ax.plot([0, 1], [0, 1], ls="--", color="grey", label="perfectly calibrated")
+    for left, acc, n in zip(cal.edges[:-1][filled], cal.accuracy[filled], cal.count[filled]):
+        ax.text(left + width / 2, min(acc + 0.02, 0.97), str(n), ha="center", fontsize=7)
+    ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="confidence (top probability)", ylabel="accuracy")
+    ax.set_aspect("equal")
+    ax.legend(fontsize=8, loc="upper left")
+    if title:
+        ax.set_title(title)
     return ax
