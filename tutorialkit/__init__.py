@@ -12,6 +12,7 @@ One module per concern; each chapter of the book explains and uses one of them:
 - :mod:`tutorialkit.ner`: label alignment to word pieces, dynamic padding, windows for long sentences;
 - :mod:`tutorialkit.metrics`: entity-level precision/recall/F1, classification reports;
 - :mod:`tutorialkit.peft`: LoRA from scratch, freezing layers, counting trainable parameters;
+- :mod:`tutorialkit.gpt`: a decoder-only Transformer from the attention blocks, decoding, a KV cache;
 - :mod:`tutorialkit.apps`: inference pipelines (raw text to entity spans, to sentiment scores);
 - :mod:`tutorialkit.embeddings`: sentence vectors from an encoder;
 - :mod:`tutorialkit.plots`: figures;

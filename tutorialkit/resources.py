@@ -64,6 +64,7 @@ FULL_MODELS = {
     "ner": "bert-base-cased",  # case matters for names
     "sentiment": "bert-base-uncased",
     "chinese": "bert-base-chinese",
+    "generative": "distilgpt2",  # chapter 10: a 6-layer GPT-2 (82M parameters)
 }
 
 
