@@ -82,11 +82,7 @@ class NerPipeline:
         pattern: re.Pattern = WORD_PATTERN,
         strict: bool = False,
     ) -> None:
-        self.id2label = _checked_id2label(model, id2label)
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, found {batch_size}")
-        if device is not None:
-            model.to(device)
+        self.id2label = _prepare(model, id2label, device, batch_size)
         if max_length is None:
             max_length = _default_max_length(model, tokenizer)
         self.model, self.tokenizer, self.batch_size = model, tokenizer, batch_size
@@ -210,14 +206,7 @@ class SentimentPipeline:
         *,
         head: int | None = None,
     ) -> None:
-        self.id2label = _checked_id2label(model, id2label)
-        if sorted(self.id2label) != list(range(len(self.id2label))):
-            raise ValueError(f"id2label must map the ids 0..{len(self.id2label) - 1} to labels, "
-                             f"found ids {sorted(self.id2label)}")
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, found {batch_size}")
-        if device is not None:
-            model.to(device)
+        self.id2label = _prepare(model, id2label, device, batch_size)
         self.max_length = _default_max_length(model, tokenizer) if max_length is None else max_length
         budget = self.max_length - tokenizer.num_special_tokens_to_add(pair=False)
         if head is not None and not 0 <= head <= budget:
@@ -260,14 +249,25 @@ def _check_texts(texts: object) -> None:
             raise TypeError(f"text {i}: expected a str, found {type(text).__name__}")
 
 
-def _checked_id2label(model: torch.nn.Module, id2label: Mapping[int, str]) -> dict[int, str]:
-    """``id2label`` with int keys, checked to name exactly the model's labels 0..K-1."""
+def _prepare(model: torch.nn.Module, id2label: Mapping[int, str], device, batch_size: int) -> dict[int, str]:
+    """What both pipelines check and do first; returns ``id2label`` with int keys.
+
+    ``id2label`` must name the labels 0..K-1, K being the model's ``config.num_labels`` when it
+    has one; ``batch_size`` must be >= 1; the model moves to ``device`` unless it is None.
+    """
     checked = {int(i): label for i, label in id2label.items()}
     n_labels = getattr(getattr(model, "config", None), "num_labels", None)
-    if n_labels is not None and sorted(checked) != list(range(n_labels)):
+    if n_labels is None:
+        if sorted(checked) != list(range(len(checked))):
+            raise ValueError(f"id2label must map the ids 0..{len(checked) - 1} to labels, found ids {sorted(checked)}")
+    elif sorted(checked) != list(range(n_labels)):
         raise ValueError(
             f"id2label must name the model's {n_labels} labels 0..{n_labels - 1}, found ids {sorted(checked)}"
         )
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, found {batch_size}")
+    if device is not None:
+        model.to(device)
     return checked
 
 
