@@ -14,6 +14,8 @@ One module per concern; each chapter of the book explains and uses one of them:
 - :mod:`tutorialkit.peft`: LoRA from scratch, freezing layers, counting trainable parameters;
 - :mod:`tutorialkit.gpt`: a decoder-only Transformer from the attention blocks, decoding, a KV cache;
 - :mod:`tutorialkit.apps`: inference pipelines (raw text to entity spans, to sentiment scores);
+- :mod:`tutorialkit.deploy`: save/load a fine-tuned model as a bundle, measure latency and throughput;
+- :mod:`tutorialkit.cli`: the command line (``python -m tutorialkit train`` / ``predict``);
 - :mod:`tutorialkit.embeddings`: sentence vectors from an encoder;
 - :mod:`tutorialkit.plots`: figures;
 - :mod:`tutorialkit.show`: display package source code in a notebook.
