@@ -49,7 +49,19 @@ def torch_mask(padding=None, causal=False, n=7):
 def test_causal_mask_is_lower_triangular():
     assert causal_mask(3).int().tolist() == [[1, 0, 0], [1, 1, 0], [1, 1, 1]]
     assert causal_mask(2, 4).shape == (2, 4) and causal_mask(2, 4).dtype == torch.bool
-    assert causal_mask(2, 4).int().tolist() == [[1, 0, 0, 0], [1, 1, 0, 0]]
+    # fewer queries than keys: the queries are the last positions (a KV cache), aligned bottom-right
+    assert causal_mask(2, 4).int().tolist() == [[1, 1, 1, 0], [1, 1, 1, 1]]
+    with pytest.raises(ValueError, match="n_q=3 > n_k=2"):
+        causal_mask(3, 2)
+
+
+def test_causal_mask_with_fewer_queries_equals_torch_lower_right():
+    from torch.nn.attention.bias import causal_lower_right
+
+    q, k, v = torch.randn(2, 3, 5, 8), torch.randn(2, 3, 9, 8), torch.randn(2, 3, 9, 8)
+    ours, _ = scaled_dot_product_attention(q, k, v, causal=True)
+    theirs = F.scaled_dot_product_attention(q, k, v, attn_mask=causal_lower_right(5, 9))
+    assert torch.allclose(ours, theirs, atol=1e-6)
 
 
 def test_causal_mask_is_made_on_the_requested_device():

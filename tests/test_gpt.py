@@ -56,11 +56,18 @@ def test_kv_cache_logits_and_tokens_equal_the_uncached_ones():
     assert torch.equal(*sampled)
 
 
-def test_cache_refuses_several_new_tokens():
+def test_cache_takes_several_new_tokens_at_once():
+    """A prompt fed in chunks through the cache gives the logits of one uncached pass."""
     model = tiny()
-    past = model(torch.zeros(1, 3, dtype=torch.long), use_cache=True)["past"]
-    with pytest.raises(ValueError, match="one at a time"):
-        model(torch.zeros(1, 2, dtype=torch.long), past=past, use_cache=True)
+    ids = torch.randint(23, (2, 11))
+    full = model(ids)["logits"]
+    steps, past = [], None
+    for start, end in ((0, 4), (4, 5), (5, 11)):  # a chunk, one token, a chunk
+        out = model(ids[:, start:end], past=past, use_cache=True)
+        steps.append(out["logits"])
+        past = out["past"]
+    assert torch.allclose(torch.cat(steps, 1), full, atol=1e-5)
+    assert past[0][0].shape == (2, 2, 11, 8)
 
 
 def test_context_too_long_is_a_clear_error():

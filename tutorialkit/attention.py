@@ -39,14 +39,22 @@ def _expect(name: str, tensor: torch.Tensor, expected: tuple, why: str) -> None:
 
 
 def causal_mask(n_q: int, n_k: int | None = None, *, device: torch.device | str | None = None) -> torch.Tensor:
-    """Boolean ``(n_q, n_k)`` mask that is True where query ``i`` may look at key ``j``, i.e. ``j <= i``.
+    """Boolean ``(n_q, n_k)`` mask that is True where query ``i`` may look at key ``j``.
 
-    This is the mask of masked (causal) self-attention in a decoder: position ``i`` sees itself and
-    the positions before it, never the ones after. ``n_k`` defaults to ``n_q``.
-    Example: ``causal_mask(3).int()`` -> ``[[1, 0, 0], [1, 1, 0], [1, 1, 1]]``.
+    This is the mask of masked (causal) self-attention in a decoder: a position sees itself and the
+    positions before it, never the ones after. The ``n_q`` queries are the *last* ``n_q`` of the
+    ``n_k`` positions (the triangle is aligned bottom-right), so query ``i`` sits at position
+    ``i + n_k - n_q`` and sees the keys ``j <= i + n_k - n_q``. With ``n_q == n_k`` (the default)
+    that is ``j <= i``; with fewer queries than keys it is what a KV cache needs: the new tokens follow
+    the cached ones and see all of them. (PyTorch's ``is_causal=True`` aligns the triangle top-left
+    instead, which differs only when ``n_q != n_k``.)
+    Example: ``causal_mask(3).int()`` -> ``[[1, 0, 0], [1, 1, 0], [1, 1, 1]]``;
+    ``causal_mask(2, 4).int()`` -> ``[[1, 1, 1, 0], [1, 1, 1, 1]]``.
     """
     n_k = n_q if n_k is None else n_k
-    return torch.ones(n_q, n_k, dtype=torch.bool, device=device).tril()
+    if n_q > n_k:
+        raise ValueError(f"causal_mask: expected at most as many queries as keys, found n_q={n_q} > n_k={n_k}")
+    return torch.ones(n_q, n_k, dtype=torch.bool, device=device).tril(diagonal=n_k - n_q)
 
 
 def scaled_dot_product_attention(
@@ -64,8 +72,9 @@ def scaled_dot_product_attention(
     sequence for all three; cross-attention takes ``q`` from one sequence and ``k, v`` from another.
     ``padding_mask`` is ``(batch, n_k)``, 1/True for real tokens and 0/False for padding (the
     ``attention_mask`` of a Hugging Face tokenizer): no query looks at a padding key. ``causal=True``
-    hides key ``j`` from query ``i`` when ``j > i`` (:func:`causal_mask`). A hidden score is set to the
-    lowest finite number of the dtype, so its weight is exactly 0; a query that can see no key at
+    hides the keys after each query's own position (:func:`causal_mask`: key ``j`` from query ``i``
+    when ``j > i`` in self-attention). A hidden score is set to the lowest finite number of the
+    dtype, so its weight is exactly 0; a query that can see no key at
     all gets equal weights on every key instead of NaNs (its output is meaningless and is ignored
     downstream, as in ``transformers``). Returns ``(output (..., n_q, d_v), weights (..., n_q, n_k))``.
     Example: ``scaled_dot_product_attention(x, x, x)[1].sum(-1)`` -> all ones.

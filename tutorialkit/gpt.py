@@ -67,7 +67,9 @@ class GPTBlock(nn.Module):
 
     Without a cache the attention is :class:`~tutorialkit.attention.MultiHeadAttention` with
     ``causal=True``. With a cache (:meth:`forward` given ``past``) the new tokens' queries attend to
-    the cached keys/values followed by their own, through the same projections ``w_q, w_k, w_v, w_o``.
+    the cached keys/values followed by their own, through the same projections ``w_q, w_k, w_v, w_o``;
+    the causal mask, aligned with the last keys, lets each new token see the cache and the new tokens
+    up to itself, so one token (generation) or many (a long prompt fed in chunks) may follow the cache.
     Example: ``GPTBlock(GPTConfig(vocab_size=10))(torch.randn(2, 5, 128))[0].shape`` -> ``(2, 5, 128)``.
     """
 
@@ -88,15 +90,8 @@ class GPTBlock(nn.Module):
         k = k_new if past is None else torch.cat([past[0], k_new], dim=2)  # (batch, h, n_seen + n_new, d_k)
         v = v_new if past is None else torch.cat([past[1], v_new], dim=2)
         q = split_heads(mha.w_q(h), mha.h)  # (batch, h, n_new, d_k)
-        if past is None:  # the first call (the prompt): ordinary causal attention among the new tokens
-            heads, _ = scaled_dot_product_attention(q, k, v, causal=True)
-        elif q.shape[2] == 1:  # one new token: it may see every cached key and itself, nothing is in its future
-            heads, _ = scaled_dot_product_attention(q, k, v)
-        else:
-            raise ValueError(
-                f"with a KV cache, feed the new tokens one at a time; found {q.shape[2]} new tokens after "
-                f"{past[0].shape[2]} cached ones"
-            )
+        # causal_mask aligns the new queries with the *last* keys: each sees the cache and the new tokens up to itself
+        heads, _ = scaled_dot_product_attention(q, k, v, causal=True)
         return mha.w_o(merge_heads(heads)), (k, v)
 
     def forward(
