@@ -129,7 +129,7 @@ def model_source(profile: str, task: str = "ner") -> str:
     if task == "chinese":
         raise ResourceMissing(
             "no pretrained Chinese model ships on PyPI: the quick profile pre-trains a tiny one "
-            "(chapter 9); the full profile uses bert-base-chinese from the Hub"
+            "(chapter 11); the full profile uses bert-base-chinese from the Hub"
         )
     return str(packaged_path("minilm"))
 
