@@ -4,7 +4,8 @@ import pytest
 import torch
 from transformers import BertConfig, BertForSequenceClassification
 
-from tutorialkit.apps import Sentiment, SentimentPipeline, encode_texts, truncate_pieces
+from tutorialkit.apps import Sentiment, SentimentPipeline, encode_labeled, encode_texts, truncate_pieces
+from tutorialkit.data import LabeledText
 from tutorialkit.resources import load_tokenizer, model_source
 
 ID2LABEL = {0: "negative", 1: "neutral", 2: "positive"}
@@ -113,3 +114,20 @@ def test_pipeline_bad_configuration(tiny_bert, tokenizer):
         SentimentPipeline(tiny_bert, tokenizer, ID2LABEL, batch_size=0)
     with pytest.raises(ValueError, match="head must leave room for the special tokens"):
         SentimentPipeline(tiny_bert, tokenizer, ID2LABEL, max_length=16, head=15)
+
+
+def test_encode_labeled_gives_ids_mask_and_class_index(tokenizer):
+    rows = [LabeledText("a gorgeous film " * 20, "positive"), LabeledText("dull", "negative", source="t.csv:3")]
+    features = encode_labeled(rows, tokenizer, ["negative", "neutral", "positive"], max_length=12)
+    expected = tokenizer([r.text for r in rows], truncation=True, max_length=12)["input_ids"]
+    assert [f["input_ids"] for f in features] == expected
+    assert [f["labels"] for f in features] == [2, 0]
+    assert [f["attention_mask"] for f in features] == [[1] * len(ids) for ids in expected]
+    head_tail = encode_labeled(rows[:1], tokenizer, ["positive"], max_length=12, head=4)[0]["input_ids"]
+    assert head_tail == encode_texts([rows[0].text], tokenizer, 12, head=4)[0]
+
+
+def test_encode_labeled_names_the_row_with_an_unknown_label(tokenizer):
+    rows = [LabeledText("fine", "positive"), LabeledText("meh", "mixed", source="reviews.csv:7")]
+    with pytest.raises(ValueError, match=r"reviews.csv:7: label 'mixed' is not one of \['negative', 'positive'\]"):
+        encode_labeled(rows, tokenizer, ["negative", "positive"], max_length=16)

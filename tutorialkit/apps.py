@@ -15,11 +15,12 @@ came from.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
 
+from tutorialkit.data import LabeledText
 from tutorialkit.metrics import entity_spans
 from tutorialkit.ner import encode_sentences, merge_windows, predict_windows
 
@@ -158,6 +159,26 @@ def encode_texts(texts: list[str], tokenizer, max_length: int, head: int | None 
             raise ValueError(f"max_length {max_length} leaves no room for text besides the special tokens")
         result.append(list(ids[:first]) + truncate_pieces(ids[first:last], budget, head) + list(ids[last:]))
     return result
+
+
+def encode_labeled(
+    rows: Sequence[LabeledText], tokenizer, labels: Sequence[str], max_length: int, head: int | None = None
+) -> list[dict]:
+    """Training features of labelled texts: ``input_ids``, ``attention_mask`` and the class index ``labels``.
+
+    The ids are those of :func:`encode_texts` (so training cuts texts exactly as
+    :class:`SentimentPipeline` does at inference), unpadded: a collator such as
+    ``DataCollatorWithPadding`` pads each batch. The class index of a row is the position of its
+    label in ``labels``; a label that is not there raises ValueError naming the row's source.
+    Example: ``encode_labeled([LabeledText("great film", "pos")], tokenizer, ["neg", "pos"], 64)``
+    -> ``[{"input_ids": [101, 2307, 2143, 102], "attention_mask": [1, 1, 1, 1], "labels": 1}]``.
+    """
+    index = {label: i for i, label in enumerate(labels)}
+    unknown = next((row for row in rows if row.label not in index), None)
+    if unknown is not None:
+        raise ValueError(f"{unknown.source or 'a row'}: label {unknown.label!r} is not one of {list(labels)}")
+    ids = encode_texts([row.text for row in rows], tokenizer, max_length, head)
+    return [{"input_ids": i, "attention_mask": [1] * len(i), "labels": index[row.label]} for i, row in zip(ids, rows)]
 
 
 @dataclass(frozen=True)

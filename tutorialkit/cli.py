@@ -266,7 +266,7 @@ def _train_classify(args: argparse.Namespace) -> None:
     """Sequence classification on CSV/TSV files, scored by accuracy and macro-F1 through the inference pipeline."""
     from transformers import AutoModelForSequenceClassification, DataCollatorWithPadding
 
-    from tutorialkit.apps import SentimentPipeline, encode_texts
+    from tutorialkit.apps import SentimentPipeline, encode_labeled
     from tutorialkit.metrics import classification_report
 
     text_column, label_column = _column(args.text_column), _column(args.label_column)
@@ -288,9 +288,7 @@ def _train_classify(args: argparse.Namespace) -> None:
     tokenizer, model = _load_pretrained(args.model, AutoModelForSequenceClassification, num_labels=len(labels),
                                         id2label=id2label, label2id=label2id)
     _check_max_length(model, args)
-    ids = encode_texts([row.text for row in train_rows], tokenizer, args.max_length)
-    features = [{"input_ids": i, "attention_mask": [1] * len(i), "labels": label2id[row.label]}
-                for i, row in zip(ids, train_rows)]
+    features = encode_labeled(train_rows, tokenizer, labels, args.max_length)
     gold, texts = [row.label for row in dev_rows], [row.text for row in dev_rows]
 
     def report(model):
