@@ -14,8 +14,11 @@ One module per concern; each chapter of the book explains and uses one of them:
 - :mod:`tutorialkit.peft`: LoRA from scratch, freezing layers, counting trainable parameters;
 - :mod:`tutorialkit.gpt`: a decoder-only Transformer from the attention blocks, decoding, a KV cache;
 - :mod:`tutorialkit.apps`: inference pipelines (raw text to entity spans, to sentiment scores);
+- :mod:`tutorialkit.retrieval`: TF-IDF and embedding retrieval; one ranking for an FAQ and a recommender;
+- :mod:`tutorialkit.monitor`: predictions over time windows, label shares, an alert rule, drift (PSI);
 - :mod:`tutorialkit.deploy`: save/load a fine-tuned model as a bundle, measure latency and throughput;
 - :mod:`tutorialkit.cli`: the command line (``python -m tutorialkit train`` / ``predict``);
+- :mod:`tutorialkit.pretrain`: a character vocabulary and tokenizer, masked-LM pre-training of a small BERT;
 - :mod:`tutorialkit.embeddings`: sentence vectors from an encoder;
 - :mod:`tutorialkit.plots`: figures;
 - :mod:`tutorialkit.show`: display package source code in a notebook.
