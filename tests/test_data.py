@@ -711,8 +711,13 @@ def test_split_stratified_is_reproducible():
 
 @pytest.mark.parametrize(
     "fractions",
-    [(0.8, 0.2), (0.8, 0.2, 0.0), (1.2, -0.1, -0.1), (0.5, 0.3, 0.3), (0.8, 0.1, float("nan"))],
+    [(0.8, 0.2), (0.0, 0.8, 0.2), (1.2, -0.1, -0.1), (0.5, 0.3, 0.3), (0.8, 0.1, float("nan"))],
 )
 def test_split_rejects_bad_fractions(fractions):
     with pytest.raises(ValueError, match="expected"):
         split_dataset([1, 2, 3], fractions)
+
+
+def test_split_with_no_test_part_for_a_corpus_that_has_its_own():
+    train, validation, test = split_dataset(list(range(10)), (0.8, 0.2, 0.0), seed=0)
+    assert (len(train), len(validation), test) == (8, 2, [])

@@ -45,9 +45,15 @@ def test_autocast_dtype_cpu_is_float32():
     assert env.autocast_dtype("cpu") is torch.float32
 
 
-@pytest.mark.parametrize("bf16, expected", [(True, torch.bfloat16), (False, torch.float16)])
-def test_autocast_dtype_cuda_prefers_bfloat16(monkeypatch, bf16, expected):
-    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: bf16)
+def _bf16_support(native: bool):
+    """A stand-in for torch.cuda.is_bf16_supported on a GPU that emulates bfloat16 when not native."""
+    return lambda including_emulation=True: native or including_emulation
+
+
+@pytest.mark.parametrize("native, expected", [(True, torch.bfloat16), (False, torch.float16)])
+def test_autocast_dtype_cuda_prefers_native_bfloat16(monkeypatch, native, expected):
+    # A T4 (Colab's GPU) supports bfloat16 only through emulation: it must get float16 + a scaler.
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", _bf16_support(native))
     assert env.autocast_dtype("cuda") is expected
 
 

@@ -152,9 +152,10 @@ def test_resolve_amp_on_cpu_and_on_cuda(monkeypatch):
     assert resolve_amp("auto", "cpu") is torch.float32
     assert resolve_amp("off", "cuda") is torch.float32
     assert resolve_amp("fp16", "cpu") is torch.float16
-    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: True)
     assert resolve_amp("auto", "cuda") is torch.bfloat16
-    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: False)
+    # emulated bfloat16 (a T4) does not count: float16 with a gradient scaler
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: including_emulation)
     assert resolve_amp("auto", "cuda") is torch.float16
     with pytest.raises(ValueError, match="amp must be one of"):
         resolve_amp("half", "cpu")

@@ -686,10 +686,14 @@ def read_text_classification(
 
 
 def _check_fractions(fractions: Sequence[float]) -> None:
-    """Three positive fractions that add up to 1, else ValueError."""
-    if len(fractions) != 3 or any(not fraction > 0 for fraction in fractions):
+    """Three fractions that add up to 1, train's positive and the others not negative, else ValueError.
+
+    A zero test fraction splits into train and validation only (for a corpus with its own test split).
+    """
+    if len(fractions) != 3 or not fractions[0] > 0 or any(not fraction >= 0 for fraction in fractions[1:]):
         raise ValueError(
-            f"expected three positive fractions (train, validation, test), found {tuple(fractions)}"
+            f"expected three fractions (train, validation, test), train positive and none negative, "
+            f"found {tuple(fractions)}"
         )
     if not math.isclose(sum(fractions), 1.0, abs_tol=1e-9):
         raise ValueError(

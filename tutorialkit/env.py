@@ -24,6 +24,7 @@ import torch
 
 PROFILES = ("quick", "full", "auto")
 PROFILE_VARIABLE = "TUTORIALKIT_PROFILE"
+REHEARSAL_VARIABLE = "TUTORIALKIT_REHEARSAL"  # "1": the full profile against a local Hub copy, CI-sized
 HUB_HOST = "huggingface.co"
 
 
@@ -54,15 +55,18 @@ def seed_everything(seed: int = 0) -> None:
 def autocast_dtype(device: torch.device | str) -> torch.dtype:
     """The dtype to use under ``torch.autocast`` on ``device``.
 
-    bfloat16 on GPUs that support it (same exponent range as float32, so no loss scaling is
-    needed), float16 on older CUDA GPUs (needs a gradient scaler), float32 elsewhere: on a CPU
-    or MPS there is nothing to gain that is worth the lost precision in a tutorial.
+    bfloat16 on GPUs that compute in it natively (Ampere and newer: same exponent range as
+    float32, so no loss scaling is needed), float16 on older CUDA GPUs such as Colab's T4 (needs a
+    gradient scaler), float32 elsewhere: on a CPU or MPS there is nothing to gain that is worth
+    the lost precision in a tutorial. A T4 reports bfloat16 as supported *through emulation*,
+    which is slow and uses no tensor cores, so emulation does not count.
     Example: ``autocast_dtype("cpu")`` -> ``torch.float32``.
     """
     device = torch.device(device)
     if device.type != "cuda":
         return torch.float32
-    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    native = torch.cuda.is_bf16_supported(including_emulation=False)
+    return torch.bfloat16 if native else torch.float16
 
 
 def in_colab() -> bool:
@@ -116,6 +120,7 @@ class Runtime:
     amp_dtype: torch.dtype  # dtype for torch.autocast on this device
     seed: int
     colab: bool
+    rehearsal: bool = False  # full-profile sources from a local Hub copy, sizes cut to fit CI
 
     @property
     def quick(self) -> bool:
@@ -129,9 +134,14 @@ def setup(profile: str | None = None, seed: int = 0, device: str | None = None) 
     Example: ``rt = setup(); rt.profile`` -> ``"quick"`` on a machine without a GPU.
     """
     name, reason = resolve_profile(profile)
+    rehearsal = os.environ.get(REHEARSAL_VARIABLE, "0").lower() in ("1", "true", "yes")
+    if rehearsal and name != "full":
+        raise ValueError(f"{REHEARSAL_VARIABLE}=1 rehearses the full profile; {PROFILE_VARIABLE} is {name!r}")
+    if rehearsal:
+        reason = "rehearsal: local Hub copy, CI sizes"
     dev = pick_device(device)
     seed_everything(seed)
-    return Runtime(name, reason, dev, autocast_dtype(dev), seed, in_colab())
+    return Runtime(name, reason, dev, autocast_dtype(dev), seed, in_colab(), rehearsal)
 
 
 def banner(rt: Runtime, *, model: str, data: str, sizes: str = "") -> str:

