@@ -94,7 +94,7 @@ def test_local_model_folder_errors_are_not_hidden(tmp_path):
     assert not isinstance(info.value, ResourceMissing)
 
 
-def _conll_like_parquet(folder):
+def _conll_like_parquet(folder, name="{split}.parquet"):
     """Write train/validation/test parquet files shaped like the Hub's CoNLL-2003 conversion."""
     features = datasets.Features(
         {
@@ -105,7 +105,7 @@ def _conll_like_parquet(folder):
     )
     rows = {"id": ["0", "1"], "tokens": [["John", "Smith", "runs"], ["in", "Paris"]], "ner_tags": [[1, 2, 0], [0, 3]]}
     for split in ("train", "validation", "test"):
-        datasets.Dataset.from_dict(rows, features=features).to_parquet(str(folder / f"{split}.parquet"))
+        datasets.Dataset.from_dict(rows, features=features).to_parquet(str(folder / name.format(split=split)))
 
 
 def test_load_hub_dataset_from_local_files_of_the_same_format(tmp_path):
@@ -116,11 +116,46 @@ def test_load_hub_dataset_from_local_files_of_the_same_format(tmp_path):
     assert ds["train"].features["ner_tags"].feature.names[1] == "B-PER"  # label names survive parquet
 
 
-def test_load_hub_dataset_offline_gives_a_clear_error(monkeypatch):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
+def _offline_hub(monkeypatch, cache):
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+
+
+def test_load_hub_dataset_offline_gives_a_clear_error(monkeypatch, tmp_path):
+    _offline_hub(monkeypatch, tmp_path)
     with pytest.raises(ResourceMissing, match="stanfordnlp/sst2.*TUTORIALKIT_PROFILE=quick"):
         resources.load_hub_dataset("sst2")
+
+
+def test_load_hub_dataset_reads_a_hub_cache_at_a_revision(monkeypatch, tmp_path):
+    """The hub library's cache layout, at the Hub's parquet-conversion branch, as CoNLL-2003 is stored."""
+    _offline_hub(monkeypatch, tmp_path)
+    repo = tmp_path / "datasets--tomaarsen--conll2003"
+    (repo / "refs" / "refs" / "convert").mkdir(parents=True)
+    (repo / "refs" / "refs" / "convert" / "parquet").write_text("a" * 40)
+    for split in ("train", "validation", "test"):
+        (repo / "snapshots" / ("a" * 40) / "conll2003" / split).mkdir(parents=True)
+    _conll_like_parquet(repo / "snapshots" / ("a" * 40) / "conll2003", name="{split}/0000.parquet")
+    ds = resources.load_hub_dataset("conll2003")
+    assert set(ds) == {"train", "validation", "test"}
+    assert ds["test"].features["ner_tags"].feature.names[:3] == ["O", "B-PER", "I-PER"]
+
+
+def test_parquet_splits_reads_the_split_from_a_folder_or_a_file_name(tmp_path):
+    for name in ("data/train-00000-of-00002.parquet", "data/train-00001-of-00002.parquet",
+                 "default/test/0000.parquet"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"")
+    found = resources.parquet_splits(tmp_path)
+    assert {split: [p.name for p in paths] for split, paths in found.items()} == {
+        "train": ["train-00000-of-00002.parquet", "train-00001-of-00002.parquet"], "test": ["0000.parquet"]}
+    (tmp_path / "extra.parquet").write_bytes(b"")
+    with pytest.raises(ValueError, match="extra.parquet: cannot tell its split"):
+        resources.parquet_splits(tmp_path)
+    with pytest.raises(ResourceMissing, match="no parquet file"):
+        resources.parquet_splits(tmp_path / "data" / "nothing")
 
 
 def test_load_tweets_reports_the_rows_with_bad_bytes(capsys):

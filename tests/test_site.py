@@ -18,6 +18,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 HTML = ROOT / "_build" / "html"
+RESULTS_PAGE = ROOT / "book" / "results.md"  # generated from the claims the chapters recorded
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 TOC = yaml.safe_load((ROOT / "_toc.yml").read_text())
 CHAPTERS = [c["file"] for part in TOC["parts"] for c in part["chapters"] if c["file"].startswith("nbs/")]
@@ -27,6 +28,9 @@ CHAPTERS = [c["file"] for part in TOC["parts"] for c in part["chapters"] if c["f
 def site():
     """Build the book once for this module; fail with the build's own log on any warning."""
     env = dict(os.environ, TUTORIALKIT_PROFILE="quick", HF_HUB_OFFLINE="1", TQDM_DISABLE="1")
+    claims = os.environ.get("TUTORIALKIT_CLAIMS", str(ROOT / "_build" / "claims"))
+    page = [sys.executable, str(ROOT / ".ci" / "results_page.py"), str(RESULTS_PAGE), claims, str(ROOT / "results" / "claims")]
+    subprocess.run(page, cwd=ROOT, check=True, capture_output=True)
     command = [str(Path(sys.executable).with_name("jupyter-book")), "build", str(ROOT), "--all", "--warningiserror", "--keep-going"]
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=3600)
     assert done.returncode == 0, f"book build failed:\n{done.stdout[-6000:]}\n{done.stderr[-6000:]}"
@@ -43,6 +47,16 @@ def test_api_reference_lists_the_package_functions(site):
     html = (site / "book" / "api.html").read_text()
     for name in ("seed_everything", "resolve_profile", "packaged_path", "load_model", "concept_map", "show"):
         assert f'id="tutorialkit.' in html and name in html, name
+
+
+def test_results_page_lists_the_claims_of_every_chapter(site):
+    """The claims recorded by this run's notebooks (the quick profile, and the rehearsal when it ran)."""
+    html = (site / "book" / "results.html").read_text()
+    assert "Every claim" in html and "<th class=\"head\"><p>quick</p></th>" in html, "no claims table with a quick column"
+    for chapter in CHAPTERS:
+        stem = chapter.split("/")[-1]
+        if (ROOT / "_build" / "claims" / "quick" / f"{stem}.json").exists():
+            assert f"<td><p>{stem}</p></td>" in html, f"{stem} recorded claims that the Results page does not list"
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS)

@@ -127,3 +127,16 @@ def claims_table(by_profile: dict[str, list[Claim]]) -> str:
         cells = [values.get(p, "–").replace("|", "\\|") for p in profiles]
         lines.append(f"| {chapter} | {text.replace('|', chr(92) + '|')} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+if __name__ == "__main__":  # python -m tutorialkit.claims FOLDER [PROFILE]: print the recorded claims
+    import sys
+
+    if len(sys.argv) not in (2, 3):
+        sys.exit("usage: python -m tutorialkit.claims FOLDER [quick|full|rehearsal]")
+    found = read_claims(sys.argv[1])
+    if len(sys.argv) == 3:
+        found = {sys.argv[2]: found.get(sys.argv[2], [])}
+    held = sum(c.held for claims in found.values() for c in claims)
+    print(claims_table(found))
+    print(f"{held} of {sum(map(len, found.values()))} claims held")

@@ -77,11 +77,11 @@ class Plan:
     @property
     def model(self) -> str | None:
         """The model to load: a local folder (packaged MiniLM), a Hub id, or None."""
-        if self.source.model == "minilm":
-            from tutorialkit.resources import packaged_path
+        return _model_path(self.source.model)
 
-            return str(packaged_path("minilm"))
-        return self.source.model
+    def model_of(self, task: str) -> str | None:
+        """The model another task uses in this profile (a chapter that needs two models, e.g. 09)."""
+        return _model_path(TASKS[task][self.rt.profile].model)
 
     @property
     def data(self) -> str:
@@ -98,6 +98,14 @@ class Plan:
         """The chapter's one-line banner: profile, device, model, data and every size."""
         sizes = ", ".join(f"{k}={_short(v)}" for k, v in self.values.items())
         return banner(self.rt, model=self.source.model_name, data=self.source.data_name, sizes=sizes)
+
+
+def _model_path(model: str | None) -> str | None:
+    if model == "minilm":
+        from tutorialkit.resources import packaged_path
+
+        return str(packaged_path("minilm"))
+    return model
 
 
 def _short(value) -> str:
