@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from tutorialkit.gpt import GPT, CharTokenizer, GPTConfig, filter_logits, generate, token_log_probs
+from tutorialkit.gpt import GPT, CharTokenizer, GPTConfig, filter_logits, generate, model_device, token_log_probs
 from tutorialkit.losses import perplexity
 
 
@@ -131,3 +131,34 @@ def test_generate_never_produces_suppressed_tokens():
     banned = sorted(set(greedy[:, 3:].flatten().tolist()))
     out = generate(model, ids, 8, temperature=2.0, suppress=banned, generator=torch.Generator().manual_seed(0))
     assert not set(out[:, 3:].flatten().tolist()) & set(banned)
+
+
+def test_generate_and_helpers_follow_the_models_device():
+    """With the model on the meta device, every output must be on meta too: the helpers move their inputs.
+
+    (The old generate failed here: it concatenated the CPU prompt with the model's meta tokens.)
+    """
+    model = tiny().to("meta")
+    ids = torch.randint(23, (2, 3))  # on the CPU, as a reader builds a prompt
+    for use_cache in (True, False):
+        out = generate(model, ids, 4, greedy=True, use_cache=use_cache, suppress=[0, 1])
+        assert out.device.type == "meta" and out.shape == (2, 7)
+    tok = CharTokenizer(["abcdefg"])
+    batch = tok.batch([tok.encode("abc"), tok.encode("gfedcba")], max_length=16, device="meta")
+    assert {t.device.type for t in batch.values()} == {"meta"}
+    assert token_log_probs(model, ids, ids).device.type == "meta"
+    assert model_device(model).type == "meta"
+    with pytest.raises(ValueError, match="no parameters"):
+        model_device(torch.nn.ReLU())
+
+
+def test_sampling_draws_on_the_generators_device():
+    """A CPU generator gives the same samples whatever the model's device (here: CPU, and CUDA if present)."""
+    model = tiny()
+    ids = torch.randint(23, (3, 2))
+    cpu = generate(model, ids, 6, top_p=0.9, generator=torch.Generator().manual_seed(3))
+    assert cpu.device.type == "cpu"
+    assert torch.equal(cpu, generate(model, ids, 6, top_p=0.9, generator=torch.Generator().manual_seed(3)))
+    if torch.cuda.is_available():
+        on_gpu = generate(model.to("cuda"), ids, 6, top_p=0.9, generator=torch.Generator().manual_seed(3))
+        assert on_gpu.device.type == "cuda" and torch.equal(on_gpu.cpu(), cpu)

@@ -17,6 +17,8 @@ and then generate text one token at a time. The pieces come from :mod:`tutorialk
 - :class:`CharTokenizer`, a character vocabulary with special tokens (``<pad> <unk> <s> </s>`` and
   any control tokens such as ``<pos>``), enough for the small models of chapter 10;
 - :func:`token_log_probs`, the log-probability the model gives to each actual next token.
+- :func:`model_device`: every tensor fed to a model goes to its device (``generate``,
+  ``token_log_probs`` and ``CharTokenizer.batch(..., device=)`` follow it).
 """
 
 from __future__ import annotations
@@ -32,6 +34,17 @@ from tutorialkit.attention import FeedForward, MultiHeadAttention, merge_heads, 
 from tutorialkit.losses import IGNORE_INDEX, causal_lm_loss, log_softmax
 
 KVCache = list[tuple[torch.Tensor, torch.Tensor]]  # per block: keys and values, each (batch, h, n_seen, d_k)
+
+
+def model_device(model: nn.Module) -> torch.device:
+    """The device of a model's parameters: where every tensor fed to it must be.
+
+    Example: ``model_device(GPT(GPTConfig(vocab_size=10)))`` -> ``device(type='cpu')``.
+    """
+    try:
+        return next(model.parameters()).device
+    except StopIteration:
+        raise ValueError(f"{type(model).__name__} has no parameters, so it has no device") from None
 
 
 @dataclass
@@ -183,10 +196,12 @@ def token_log_probs(model: nn.Module, input_ids: torch.Tensor, labels: torch.Ten
 
     Positions whose next label is ``-100`` (padding) hold 0. Summing these and dividing by the
     number of counted tokens gives minus the mean loss; ``exp`` of minus that is the perplexity.
+    ``input_ids`` and ``labels`` go to the model's device; the result is on that device.
     Example: ``token_log_probs(model, ids, labels).sum() / (labels[:, 1:] != -100).sum()``.
     """
-    logits = model(input_ids=input_ids)["logits"][:, :-1]
-    target = labels[:, 1:]
+    device = model_device(model)
+    logits = model(input_ids=input_ids.to(device))["logits"][:, :-1]
+    target = labels.to(device)[:, 1:]
     counted = target != IGNORE_INDEX
     picked = log_softmax(logits.float()).gather(-1, target.where(counted, 0).unsqueeze(-1)).squeeze(-1)
     return torch.where(counted, picked, torch.zeros_like(picked))
@@ -240,7 +255,9 @@ def generate(
     ``use_cache=False`` runs the whole sequence again at every step (any model whose output has
     ``["logits"]``, e.g. a transformers ``AutoModelForCausalLM``). Token ids in ``suppress`` (e.g.
     ``<unk>``, ``<pad>``) are never produced. Once every row has produced ``eos_id``, generation
-    stops early. Example: ``generate(model, ids, 20, greedy=True)``.
+    stops early. ``input_ids`` go to the model's device, and so does the result; sampling draws on
+    the device of ``generator`` (a CPU generator gives the same draws whatever the model's device).
+    Example: ``generate(model, ids, 20, greedy=True)``.
     """
     if temperature <= 0:
         raise ValueError(f"temperature: expected > 0 (use greedy=True for the limit 0), found {temperature}")
@@ -252,8 +269,9 @@ def generate(
         )
     was_training = model.training
     model.eval()
-    ids, past = input_ids, None
-    finished = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+    device = model_device(model)
+    ids, past = input_ids.to(device), None
+    finished = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=device)
     for _ in range(max_new_tokens):
         if use_cache:
             output = model(ids if past is None else ids[:, -1:], past=past, use_cache=True)
@@ -267,7 +285,10 @@ def generate(
             next_id = logits.argmax(dim=-1, keepdim=True)
         else:
             logits = filter_logits(logits / temperature, top_k=top_k, top_p=top_p)
-            next_id = torch.multinomial(logits.softmax(dim=-1), 1, generator=generator)
+            probs = logits.softmax(dim=-1)
+            if generator is not None:  # draw where the generator lives, then come back to the model's device
+                probs = probs.to(generator.device)
+            next_id = torch.multinomial(probs, 1, generator=generator).to(device)
         if eos_id is not None:
             next_id = next_id.masked_fill(finished.unsqueeze(1), eos_id)
             finished |= next_id.squeeze(1) == eos_id
@@ -327,10 +348,14 @@ class CharTokenizer:
                 pieces.append(self.itos[i])
         return "".join(pieces)
 
-    def batch(self, sequences: Sequence[Sequence[int]], max_length: int) -> dict[str, torch.Tensor]:
+    def batch(
+        self, sequences: Sequence[Sequence[int]], max_length: int, *, device: torch.device | str = "cpu"
+    ) -> dict[str, torch.Tensor]:
         """Right-pad id lists (cut to ``max_length``) into ``{"input_ids", "labels"}``, labels -100 at padding.
 
         Right padding needs no attention mask in a causal model: no real token looks at a later pad.
+        The tensors are on ``device`` (pass the model's: :func:`model_device`).
+        Example: ``tok.batch([[2, 5, 3]], 8, device="cpu")["labels"]`` -> ``tensor([[2, 5, 3]])``.
         """
         if not sequences:
             raise ValueError("batch: expected at least one sequence, found none")
@@ -338,4 +363,5 @@ class CharTokenizer:
         ids = torch.full((len(cut), max(map(len, cut))), self.pad_id, dtype=torch.long)
         for i, seq in enumerate(cut):
             ids[i, :len(seq)] = torch.tensor(seq, dtype=torch.long)
+        ids = ids.to(device)
         return {"input_ids": ids, "labels": ids.masked_fill(ids == self.pad_id, IGNORE_INDEX)}
