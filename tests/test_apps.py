@@ -116,3 +116,27 @@ def test_pipeline_decodes_stray_inside_tags_like_the_metric(tokenizer):
     model = Gazetteer(tokenizer, {"york": "I-LOC"})  # an I- with no B- before it
     assert [e.text for e in NerPipeline(model, tokenizer, ID2LABEL)(["in York"])[0]] == ["York"]
     assert NerPipeline(model, tokenizer, ID2LABEL, strict=True)(["in York"]) == [[]]
+
+
+def test_pipeline_with_the_training_length_finds_the_evaluated_entities(tokenizer):
+    """With the training max_length, the pipeline finds the entities of predict_tags' tags, long texts too."""
+    from transformers import BertConfig, BertForTokenClassification
+
+    from tutorialkit.metrics import entity_spans
+    from tutorialkit.ner import predict_tags
+
+    torch.manual_seed(1)
+    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2,
+                        num_attention_heads=2, intermediate_size=64, num_labels=len(ID2LABEL))
+    model = BertForTokenClassification(config).eval()
+    sentences = [("Obama visited Paris and then New York " * 12).split(), "a short one".split()]
+    texts = [" ".join(words) for words in sentences]
+    tags = predict_tags(model, tokenizer, sentences, ID2LABEL, max_length=24)
+    evaluated = [[(kind, len(" ".join(words[:i])) + (i > 0)) for kind, i, _ in entity_spans(t)]
+                 for words, t in zip(sentences, tags)]
+    by_spaces = re.compile(r"[^ ]+")
+    found = NerPipeline(model, tokenizer, ID2LABEL, max_length=24, pattern=by_spaces)(texts)
+    assert [[(e.label, e.start) for e in es] for es in found] == evaluated
+    assert evaluated[0]  # the random tagger finds something, so the comparison has content
+    default = NerPipeline(model, tokenizer, ID2LABEL, pattern=by_spaces)(texts)  # one 512-piece window
+    assert [[(e.label, e.start) for e in es] for es in default] != evaluated  # what the chapters got wrong

@@ -64,8 +64,11 @@ class NerPipeline:
 
     ``model`` is a token-classification model (``AutoModelForTokenClassification``) trained with
     the labels of ``id2label``; ``device=None`` leaves it where it is, otherwise it is moved there.
-    Texts longer than ``max_length`` pieces (default: the model's position limit) are cut into
-    windows, so no word goes unread. ``strict`` decodes tags as :func:`~tutorialkit.metrics.entity_spans`
+    Texts longer than ``max_length`` pieces are cut into windows, so no word goes unread. Pass the
+    ``max_length`` the model was trained with, so that inference reads the windows training did
+    (and that evaluation with :func:`~tutorialkit.ner.predict_tags` did); the default, the model's
+    position limit (512 for a BERT), gives windows longer than a model fine-tuned on shorter ones
+    has seen. ``strict`` decodes tags as :func:`~tutorialkit.metrics.entity_spans`
     does. Example: ``NerPipeline(model, tokenizer, id2label)(["Obama visited Paris."])`` ->
     ``[[Entity("Obama", "PER", 0, 5, 0.98), Entity("Paris", "LOC", 14, 19, 0.97)]]``.
     """
