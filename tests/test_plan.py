@@ -32,7 +32,7 @@ def test_sources_come_from_the_task():
 
 def test_the_banner_names_model_data_and_every_size():
     line = plan(runtime("full"), "05", "sentiment", n_texts=(1000, None), lr=(2e-4, 3e-5)).banner()
-    assert "model=bert-base-uncased" in line and "SST-2" in line and "n_texts=None, lr=3e-05" in line
+    assert "model=bert-base-uncased" in line and "SST-2" in line and "n_texts=all, lr=3e-05" in line
 
 
 def test_a_plan_starts_the_chapters_claims():

@@ -109,6 +109,8 @@ def _model_path(model: str | None) -> str | None:
 
 
 def _short(value) -> str:
+    if value is None:  # a size of None means "all of it" (e.g. every training text)
+        return "all"
     return f"{value:g}" if isinstance(value, float) else f"{value:,}" if isinstance(value, int) else str(value)
 
 
