@@ -21,7 +21,6 @@ The values are read as attributes: ``P.epochs``, ``P.lr``, ``P.model`` (what
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -157,14 +156,13 @@ def load_splits(source: str, *, seed: int = 0, n: int | None = None,
     ``("negative", "neutral", "positive")``.
     """
     from tutorialkit import resources
-    from tutorialkit.data import LabeledText, split_dataset
+    from tutorialkit.data import LabeledText, sample_and_split, split_dataset
     from tutorialkit.ner import hub_to_sentences, label_maps
 
-    def sample(rows):
-        return random.Random(seed).sample(rows, min(n, len(rows))) if n else rows
-
-    def by_label(row):
-        return row.label
+    def draw_and_split(rows, parts):
+        """Draw n rows (at most all of them), then split them stratified by label, both seeded."""
+        return sample_and_split(rows, min(n, len(rows)) if n else None, parts, seed=seed,
+                                stratify=lambda row: row.label)
 
     if source == "wnut16":
         train, validation, test = split_dataset(resources.load_wnut16(), fractions, seed=seed)
@@ -172,16 +170,14 @@ def load_splits(source: str, *, seed: int = 0, n: int | None = None,
         hub = resources.load_hub_dataset("conll2003")
         train, validation, test = (hub_to_sentences(hub[s]) for s in ("train", "validation", "test"))
     elif source == "tweets":
-        rows = sample(resources.load_tweets(verbose=False))
-        train, validation, test = split_dataset(rows, fractions, seed=seed, stratify=by_label)
+        train, validation, test = draw_and_split(resources.load_tweets(verbose=False), fractions)
         return Splits(resources.TWEET_LABELS, train, validation, test)
     elif source == "sst2":
         labels = ("negative", "positive")
         hub = resources.load_hub_dataset("sst2")
-        rows = sample([LabeledText(r["sentence"], labels[r["label"]]) for r in hub["train"]])
+        rows = [LabeledText(r["sentence"], labels[r["label"]]) for r in hub["train"]]
         keep = fractions[0] + fractions[1]
-        train, validation, _ = split_dataset(rows, (fractions[0] / keep, fractions[1] / keep, 0.0), seed=seed,
-                                             stratify=by_label)
+        train, validation, _ = draw_and_split(rows, (fractions[0] / keep, fractions[1] / keep, 0.0))
         test = [LabeledText(r["sentence"], labels[r["label"]]) for r in hub["validation"]]
         return Splits(labels, train, validation, test)
     else:
