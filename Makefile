@@ -71,7 +71,7 @@ lab: $(VENV)/.installed
 
 # Regenerate each chapter's .ipynb from its .md source (outputs stay stripped).
 sync: $(VENV)/.installed
-	$(BIN)/jupytext --to ipynb nbs/[0-9]*.md nbs/appendix_*.md
+	$(BIN)/jupytext --update --to ipynb nbs/[0-9]*.md nbs/appendix_*.md
 
 clean:
 	rm -rf _build

@@ -32,7 +32,7 @@ from tutorialkit.data import read_conll, split_dataset
 from tutorialkit.env import pick_device, seed_everything
 from tutorialkit.metrics import entity_report
 from tutorialkit.ner import encode_sentences, label_maps, predict_tags
-from tutorialkit.resources import load_model, load_tokenizer, load_wnut16, model_source
+from tutorialkit.resources import load_model, load_tokenizer, load_wnut16, packaged_path
 from tutorialkit.train import TrainConfig, resolve_amp, train
 
 RUNNERS = ("tutorialkit", "trainer")
@@ -95,7 +95,7 @@ def benchmark(runner: str, args, splits, device) -> dict:
     from transformers import AutoModelForTokenClassification, DataCollatorForTokenClassification
 
     start = time.perf_counter()
-    source = args.model or model_source("quick")
+    source = args.model or packaged_path("minilm")
     tokenizer = load_tokenizer(source)
     train_set, _, test_set = splits
     label2id, id2label = label_maps([s for part in splits for s in part])

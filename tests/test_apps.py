@@ -7,14 +7,14 @@ import pytest
 import torch
 
 from tutorialkit.apps import Entity, NerPipeline, split_words
-from tutorialkit.resources import load_tokenizer, model_source
+from tutorialkit.resources import load_tokenizer, packaged_path
 
 ID2LABEL = {0: "O", 1: "B-LOC", 2: "I-LOC", 3: "B-PER", 4: "I-PER"}
 
 
 @pytest.fixture(scope="module")
 def tokenizer():
-    return load_tokenizer(model_source("quick"))
+    return load_tokenizer(packaged_path("minilm"))
 
 
 class Gazetteer(torch.nn.Module):

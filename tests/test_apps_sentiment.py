@@ -6,14 +6,14 @@ from transformers import BertConfig, BertForSequenceClassification
 
 from tutorialkit.apps import Sentiment, SentimentPipeline, encode_labeled, encode_texts, truncate_pieces
 from tutorialkit.data import LabeledText
-from tutorialkit.resources import load_tokenizer, model_source
+from tutorialkit.resources import load_tokenizer, packaged_path
 
 ID2LABEL = {0: "negative", 1: "neutral", 2: "positive"}
 
 
 @pytest.fixture(scope="module")
 def tokenizer():
-    return load_tokenizer(model_source("quick"))
+    return load_tokenizer(packaged_path("minilm"))
 
 
 @pytest.fixture(scope="module")

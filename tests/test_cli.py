@@ -15,7 +15,7 @@ from transformers import BertForTokenClassification, BertModel
 from tutorialkit import cli, resources
 from tutorialkit.apps import split_words
 from tutorialkit.deploy import load_bundle, save_bundle
-from tutorialkit.resources import load_tokenizer, model_source
+from tutorialkit.resources import load_tokenizer, packaged_path
 
 NAMES, CITIES = ["John", "Mary", "Ahmed", "Li", "Olga"], ["Paris", "London", "New York", "Lima"]
 TEXTS = ["Olga  moved to New York, then Lima!", "", "Li met José in São Paulo"]
@@ -38,7 +38,7 @@ def run(argv: list[str]) -> tuple[int, str]:
 
 @pytest.fixture(scope="module")
 def tokenizer():
-    return load_tokenizer(model_source("quick"))
+    return load_tokenizer(packaged_path("minilm"))
 
 
 @pytest.fixture(scope="module")

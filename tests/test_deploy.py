@@ -9,7 +9,7 @@ from transformers import BertConfig, BertForSequenceClassification, BertForToken
 
 from tutorialkit.apps import NerPipeline, SentimentPipeline
 from tutorialkit.deploy import BUNDLE_FILE, BundleError, load_bundle, measure_throughput, save_bundle
-from tutorialkit.resources import load_tokenizer, model_source
+from tutorialkit.resources import load_tokenizer, packaged_path
 
 NER_LABELS = {0: "O", 1: "B-LOC", 2: "I-LOC", 3: "B-PER", 4: "I-PER"}
 SENTIMENT_LABELS = {0: "negative", 1: "positive"}
@@ -26,7 +26,7 @@ def tiny_bert(head, tokenizer, id2label: dict[int, str]) -> torch.nn.Module:
 
 @pytest.fixture(scope="module")
 def tokenizer():
-    return load_tokenizer(model_source("quick"))
+    return load_tokenizer(packaged_path("minilm"))
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ def test_mean_pool_shape_mismatch_is_explained():
 
 @pytest.fixture(scope="module")
 def minilm():
-    source = resources.model_source("quick")
+    source = resources.packaged_path("minilm")
     return resources.load_model(source), resources.load_tokenizer(source)
 
 

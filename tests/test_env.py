@@ -108,7 +108,7 @@ def test_auto_profile_needs_both_gpu_and_hub(monkeypatch, cuda, hub, expected):
 def test_setup_and_banner(monkeypatch):
     monkeypatch.setenv(env.PROFILE_VARIABLE, "quick")
     rt = env.setup(seed=7, device="cpu")
-    assert rt.quick and rt.seed == 7 and rt.device == torch.device("cpu")
+    assert rt.profile == "quick" and rt.seed == 7 and rt.device == torch.device("cpu")
     line = env.banner(rt, model="MiniLM-L6", data="WNUT-16", sizes="200 train")
     assert line == "[quick: asked for quick] device=cpu amp=float32 | model=MiniLM-L6 | data=WNUT-16 | 200 train"
     assert "\n" not in line

@@ -22,12 +22,12 @@ from tutorialkit.ner import (
     predict_windows,
     tag_ids,
 )
-from tutorialkit.resources import load_hub_dataset, load_tokenizer, model_source
+from tutorialkit.resources import load_hub_dataset, load_tokenizer, packaged_path
 
 
 @pytest.fixture(scope="module")
 def tokenizer():
-    return load_tokenizer(model_source("quick"))  # the real MiniLM (BERT uncased) word-piece tokenizer
+    return load_tokenizer(packaged_path("minilm"))  # the real MiniLM (BERT uncased) word-piece tokenizer
 
 
 SENTENCE = TaggedSentence(["Tokenization", "of", "Gdańsk", "works"], ["O", "O", "B-LOC", "O"], source="test:1")

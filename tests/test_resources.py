@@ -37,26 +37,13 @@ def test_missing_file_inside_an_installed_distribution(monkeypatch):
         resources.packaged_path("fake")
 
 
-def test_model_source_per_profile():
-    quick = resources.model_source("quick", "sentiment")
+def test_the_packaged_minilm_is_a_six_layer_bert():
     assert json.loads((resources.packaged_path("minilm") / "config.json").read_text())["num_hidden_layers"] == 6
-    assert quick == str(resources.packaged_path("minilm"))
-    assert resources.model_source("full", "ner") == "bert-base-cased"
-    assert resources.model_source("full", "chinese") == "bert-base-chinese"
-
-
-def test_model_source_errors():
-    with pytest.raises(ResourceMissing, match="pre-trains a tiny one"):
-        resources.model_source("quick", "chinese")
-    with pytest.raises(ValueError, match="'quick' or 'full'"):
-        resources.model_source("auto")
-    with pytest.raises(KeyError, match="unknown task 'qa'"):
-        resources.model_source("quick", "qa")
 
 
 @pytest.fixture(scope="module")
 def minilm_source():
-    return resources.model_source("quick")
+    return str(resources.packaged_path("minilm"))
 
 
 def test_load_model_uses_the_requested_dtype(minilm_source):

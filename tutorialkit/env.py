@@ -122,11 +122,6 @@ class Runtime:
     colab: bool
     rehearsal: bool = False  # full-profile sources from a local Hub copy, sizes cut to fit CI
 
-    @property
-    def quick(self) -> bool:
-        """True in the quick (offline, CPU-sized) profile."""
-        return self.profile == "quick"
-
 
 def setup(profile: str | None = None, seed: int = 0, device: str | None = None) -> Runtime:
     """Resolve the profile, pick the device and seed everything: the first call of each chapter.

