@@ -46,13 +46,22 @@ def full_runs(path: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
+def by_chapter(by_profile: dict) -> str:
+    """One section per chapter, titled with a link to the chapter, holding its table of claims."""
+    chapters = sorted({c.chapter for found in by_profile.values() for c in found})
+    sections = []
+    for chapter in chapters:
+        mine = {profile: [c for c in found if c.chapter == chapter] for profile, found in by_profile.items()}
+        sections.append(f"### {{doc}}`../nbs/{chapter}`\n\n" + claims_table(mine, chapter_column=False))
+    return "\n\n".join(sections) if sections else "No run has recorded claims yet."
+
+
 def main(page: str, *folders: str) -> None:
     by_profile: dict = {}
     for folder in folders:
         for profile, found in read_claims(folder).items():
             by_profile.setdefault(profile, []).extend(found)
-    body = claims_table(by_profile) if by_profile else "No run has recorded claims yet."
-    text = HEADER + full_runs(Path("results/full.json")) + "\n## Every claim\n\n" + body + "\n"
+    text = HEADER + full_runs(Path("results/full.json")) + "\n## Every claim\n\n" + by_chapter(by_profile) + "\n"
     Path(page).write_text(text, encoding="utf-8")
     print(f"{page}: {sum(map(len, by_profile.values()))} claims from {sorted(by_profile)}")
 

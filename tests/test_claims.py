@@ -63,3 +63,5 @@ def test_the_table_has_one_row_per_claim_and_one_column_per_profile(folder):
     table = claims.claims_table(claims.read_claims(folder))
     assert table.splitlines() == ["| chapter | claim | quick | rehearsal |", "|---|---|---|---|",
                                   "| 06_ner | F1 \\| gain | 0.3 | 0.01 ✗ |"]
+    assert claims.claims_table(claims.read_claims(folder), chapter_column=False).splitlines()[::2] == [
+        "| claim | quick | rehearsal |", "| F1 \\| gain | 0.3 | 0.01 ✗ |"]

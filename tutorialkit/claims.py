@@ -111,10 +111,11 @@ def read_claims(folder: str | Path) -> dict[str, list[Claim]]:
     return found
 
 
-def claims_table(by_profile: dict[str, list[Claim]]) -> str:
+def claims_table(by_profile: dict[str, list[Claim]], chapter_column: bool = True) -> str:
     """A Markdown table: one row per claim (chapter, text) and one value column per profile.
 
-    A value that did not meet its claim is marked ✗ (only a rehearsal lets that happen).
+    A value that did not meet its claim is marked ✗ (only a rehearsal lets that happen). Without
+    ``chapter_column`` the rows start with the claim (for a table of one chapter's claims).
     """
     profiles = [p for p in ("quick", "full", "rehearsal") if p in by_profile]
     rows: dict[tuple[str, str], dict[str, str]] = {}
@@ -122,10 +123,11 @@ def claims_table(by_profile: dict[str, list[Claim]]) -> str:
         for c in by_profile[profile]:
             cell = json.dumps(c.value, ensure_ascii=False) if c.value is not None else ""
             rows.setdefault((c.chapter, c.text), {})[profile] = cell + ("" if c.held else " ✗")
-    lines = ["| chapter | claim | " + " | ".join(profiles) + " |", "|---|---|" + "---|" * len(profiles)]
+    first = ["chapter", "claim"] if chapter_column else ["claim"]
+    lines = ["| " + " | ".join(first + profiles) + " |", "|" + "---|" * (len(first) + len(profiles))]
     for (chapter, text), values in sorted(rows.items(), key=lambda item: item[0][0]):
-        cells = [values.get(p, "–").replace("|", "\\|") for p in profiles]
-        lines.append(f"| {chapter} | {text.replace('|', chr(92) + '|')} | " + " | ".join(cells) + " |")
+        cells = ([chapter] if chapter_column else []) + [text] + [values.get(p, "–") for p in profiles]
+        lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
     return "\n".join(lines)
 
 
