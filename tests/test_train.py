@@ -1,7 +1,8 @@
-"""Tests for tutorialkit.train: config checks, optimiser pieces, the loop, checkpoints and resume.
+"""Tests for tutorialkit.train: config checks, optimiser pieces, the loop, and resume through it.
 
 Every model here is built in the test and is tiny (an MLP, or a BERT with 2 layers of width 32),
-so the whole file runs in seconds on a CPU. Resume is tested the hard way: a run is interrupted by
+so the whole file runs in seconds on a CPU. The checkpoint files and random states on their own
+are tested in test_checkpoint.py. Resume is tested the hard way: a run is interrupted by
 an exception at a given batch, resumed from its checkpoint in a fresh process state, and its final
 weights are compared bit for bit with a run that was never interrupted.
 """
@@ -19,18 +20,8 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from tutorialkit.optim import lr_scheduler
-from tutorialkit.train import (
-    History,
-    TrainConfig,
-    capture_rng,
-    load_weights,
-    loss_of,
-    optimizer_step,
-    resolve_amp,
-    restore_rng,
-    save_weights,
-    train,
-)
+from tutorialkit.plots import plot_history
+from tutorialkit.train import History, TrainConfig, loss_of, optimizer_step, resolve_amp, train
 
 matplotlib.use("Agg")
 
@@ -129,7 +120,6 @@ def test_config_defaults_are_valid_and_output_dir_becomes_a_string(tmp_path):
     ({"mode": "maximum"}, "mode must be one of"),
     ({"amp": "fp8"}, "amp must be one of"),
     ({"patience": 2}, "patience (early stopping) needs metric="),
-    ({"metric": "f1"}, "restore_best=True keeps the best weights in output_dir/best"),
 ])
 def test_config_rejects_bad_values_with_the_reason(kwargs, words):
     with pytest.raises(ValueError, match="bad TrainConfig") as error:
@@ -376,6 +366,17 @@ def test_early_stopping_after_patience_evaluations_and_restoring_the_best(tmp_pa
     assert json.loads((tmp_path / "last" / "state.json").read_text())["step"] == 10
 
 
+def test_restoring_the_best_weights_without_an_output_dir_keeps_them_in_memory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # nothing may be written, not even in the working directory
+    evaluation = ScriptedEvaluation([0.50, 0.70, 0.60, 0.65])
+    model = make_model()
+    history = train(model, DataLoader(toy_data(32), batch_size=8),
+                    quiet(lr=1e-2, epochs=2, eval_every=2, metric="score"), evaluate=evaluation)
+    assert history.best["step"] == 4 and len(history.evals) == 4
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in evaluation.seen[1].items())
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_early_stopping_in_min_mode_and_keeping_the_last_weights(tmp_path):
     evaluation = ScriptedEvaluation([3.0, 2.0, 2.5, 2.1], key="loss")
     model = make_model()
@@ -410,11 +411,12 @@ def test_history_plot_draws_loss_learning_rate_and_metrics():
     evaluation = ScriptedEvaluation([0.5, 0.6, 0.55], key="f1")
     history = train(make_model(), DataLoader(toy_data(24), batch_size=8), quiet(epochs=3), evaluate=evaluation)
     history.metric = "f1"
-    figure = history.plot()
+    figure = plot_history(history)
     left, right, lr_axis = figure.axes
     assert left.get_xlabel() == "optimiser step" and right.get_ylabel() == "metric"
     assert {line.get_label() for line in right.lines} >= {"eval f1", "eval other", "best f1"}
     assert len(lr_axis.lines[0].get_xdata()) == len(history.train)
+    assert len(history.plot(figsize=(8, 3)).axes) == 3  # the method callers use draws the same
     with pytest.raises(ValueError, match="nothing to plot"):
         History().plot()
 
@@ -428,39 +430,6 @@ def test_history_best_takes_the_first_of_equal_scores():
 # ---------------------------------------------------------------------------------------
 # Checkpoints and resume
 # ---------------------------------------------------------------------------------------
-
-
-def test_save_and_load_weights_with_tied_embeddings(tmp_path):
-    from transformers import BertForMaskedLM, BertForSequenceClassification
-
-    torch.manual_seed(0)
-    model, fresh = BertForMaskedLM(tiny_bert_config()), BertForMaskedLM(tiny_bert_config())
-    path = save_weights(model, tmp_path / "w")
-    assert path.name == "model.safetensors"
-    load_weights(fresh, tmp_path / "w")
-    assert same_weights(model, fresh)
-    assert fresh.cls.predictions.decoder.weight is fresh.bert.embeddings.word_embeddings.weight  # still tied
-    with pytest.raises(RuntimeError):
-        load_weights(BertForSequenceClassification(tiny_bert_config()), tmp_path / "w")  # another head
-    with pytest.raises(FileNotFoundError, match="no weights at"):
-        load_weights(fresh, tmp_path / "nowhere")
-
-
-def test_capture_and_restore_rng_repeat_every_generator():
-    generator = torch.Generator().manual_seed(3)
-    loader = DataLoader(list(range(10)), batch_size=5, shuffle=True, generator=generator)
-    state = json.loads(json.dumps(capture_rng(loader)))  # survives JSON
-
-    def draw():
-        import random
-
-        return random.random(), np.random.rand(), torch.rand(1).item(), [b.tolist() for b in loader]
-
-    first = draw()
-    restore_rng(state, loader)
-    assert draw() == first
-    with pytest.raises(ValueError, match="resume with a DataLoader built the same way"):
-        restore_rng(state, DataLoader(list(range(10)), batch_size=5, shuffle=True))
 
 
 def run(output_dir, *, crash_at=None, accum=1, save_every=1, loader_generator=False, evaluate=None, **config):
@@ -506,6 +475,24 @@ def test_resume_with_evaluation_and_early_stopping_gives_the_same_history(tmp_pa
     resumed, resumed_history = run(tmp_path / "b", crash_at=10, **options)
     assert same_weights(reference, resumed)
     assert resumed_history == reference_history
+
+
+@pytest.mark.parametrize("options", [
+    {"max_steps": 9},  # ends in the middle of an epoch
+    {"evaluate": lambda model: {"acc": 0.5}, "metric": "acc", "patience": 1, "eval_every": 2},  # stops early
+])
+def test_resuming_a_run_that_has_ended_trains_no_more(tmp_path, options):
+    model, history = run(tmp_path, **options)
+    before = weights(model)
+    state = json.loads((tmp_path / "last" / "state.json").read_text())
+    assert state["finished"] and state["batches_done"] > 0  # saved in the middle of an epoch
+    resumed = make_model()
+    config = quiet(lr=1e-2, epochs=3, warmup=0.2, output_dir=tmp_path, save_every=1,
+                   **{k: v for k, v in options.items() if k != "evaluate"})
+    again = train(resumed, DataLoader(toy_data(40), batch_size=6, shuffle=True), config,
+                  options.get("evaluate"), resume=True)
+    assert again == history
+    assert all(torch.equal(resumed.state_dict()[k], v) for k, v in before.items())
 
 
 def test_float16_runs_with_a_gradient_scaler_that_is_checkpointed_and_resumed(tmp_path):

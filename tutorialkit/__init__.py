@@ -8,7 +8,8 @@ One module per concern; each chapter of the book explains and uses one of them:
 - :mod:`tutorialkit.attention`: scaled dot-product and multi-head attention, positions, the encoder block;
 - :mod:`tutorialkit.losses`: cross-entropy, NLL, the LM and masked-LM losses, from scratch;
 - :mod:`tutorialkit.optim`: AdamW from scratch, parameter groups, learning-rate schedules, clipping;
-- :mod:`tutorialkit.train`: the one training loop: AMP, accumulation, early stopping, checkpoints, resume;
+- :mod:`tutorialkit.train`: the one training loop: AMP, accumulation, evaluation, early stopping;
+- :mod:`tutorialkit.checkpoint`: best weights, checkpoint files, bit-identical resume;
 - :mod:`tutorialkit.ner`: label alignment to word pieces, dynamic padding, windows for long sentences;
 - :mod:`tutorialkit.metrics`: entity-level precision/recall/F1, classification reports;
 - :mod:`tutorialkit.peft`: LoRA from scratch, freezing layers, counting trainable parameters;

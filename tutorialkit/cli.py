@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -322,10 +321,8 @@ def _fit(args, task: str, model, tokenizer, features: list[dict], collate, repor
     loader = DataLoader(features, batch_sampler=batches, collate_fn=collate)
     args.out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="checkpoints-", dir=args.out) as checkpoints:
-        config = TrainConfig(lr=args.lr, epochs=args.epochs, seed=args.seed, device=args.device, metric=metric,
-                             output_dir=checkpoints)
-        history = train(model, loader, config, evaluate=lambda m: scores(report(m)))
+    config = TrainConfig(lr=args.lr, epochs=args.epochs, seed=args.seed, device=args.device, metric=metric)
+    history = train(model, loader, config, evaluate=lambda m: scores(report(m)))
     seconds = time.perf_counter() - started
     final = report(model)
     table = final.table()

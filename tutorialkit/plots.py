@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import matplotlib.pyplot as plt
 import networkx as nx
 import numpy as np
+
+if TYPE_CHECKING:
+    from tutorialkit.train import History
 
 
 def concept_map(
@@ -184,6 +188,43 @@ def plot_curves(
         ax.set_title(title)
     ax.legend(fontsize=8)
     return ax
+
+
+def plot_history(history: History, figsize: tuple[float, float] = (10, 3.5)) -> plt.Figure:
+    """A figure of a training run: loss and learning rate (left), evaluations (right).
+
+    The training loss of every step is drawn faintly, with a running mean over a tenth of the
+    steps on top; the learning rate is dashed, on its own axis. Evaluation metrics whose name
+    contains "loss" go on the left, with the training loss; the best evaluation's step is marked
+    on both panels. Example: ``plot_history(history); plt.show()`` (or ``history.plot()``).
+    """
+    if not history.train:
+        raise ValueError("nothing to plot: the history has no training step")
+    fig, (left, right) = plt.subplots(1, 2, figsize=figsize, layout="constrained")
+    steps = np.array([r["step"] for r in history.train])
+    loss = np.array([r["loss"] for r in history.train])
+    window = max(1, len(loss) // 10)
+    smooth = np.convolve(loss, np.ones(window) / window, mode="valid")
+    left.plot(steps, loss, color="tab:blue", alpha=0.3, lw=1, label="training loss (each step)")
+    left.plot(steps[window - 1 :], smooth, color="tab:blue", lw=2, label=f"mean of {window} steps")
+    lr_axis = left.twinx()
+    lr_axis.plot(steps, [r["lr"] for r in history.train], color="grey", ls="--", lw=1)
+    lr_axis.set_ylabel("learning rate (dashed)", color="grey")
+    left.set(xlabel="optimiser step", ylabel="loss", title="Training loss and learning rate")
+    right.set(xlabel="optimiser step", ylabel="metric", title="Evaluations")
+    eval_steps = [r["step"] for r in history.evals]
+    names = [k for k in (history.evals[0] if history.evals else {}) if k not in ("step", "epoch")]
+    for colour, name in enumerate(names, start=1):  # colour 0 (blue) is the training loss
+        axis = left if "loss" in name else right
+        axis.plot(eval_steps, [r[name] for r in history.evals], marker="o", color=f"C{colour}",
+                  label=f"eval {name}")
+    best = history.best
+    for axis in (left, right):
+        if best is not None:
+            axis.axvline(best["step"], color="black", ls=":", label=f"best {history.metric}")
+        if axis.get_legend_handles_labels()[0]:  # below the panel, where it hides no curve
+            axis.legend(fontsize=8, ncols=2, loc="upper center", bbox_to_anchor=(0.5, -0.2))
+    return fig
 
 
 def confusion_heatmap(
