@@ -1,7 +1,7 @@
 """Build a local Hugging Face cache that stands in for the Hub in the full-profile rehearsal.
 
 The full profile loads ``bert-base-cased``, ``bert-base-uncased``, ``bert-base-chinese``,
-``distilgpt2`` and the CoNLL-2003, SST-2 and IMDB datasets from the Hub. CI has no Hub, so this
+``distilgpt2`` and the CoNLL-2003, SST-2, IMDB and Alpaca datasets from the Hub. CI has no Hub, so this
 script writes the same ids into a cache folder in the hub library's documented layout
 (``models--ORG--NAME/refs/REVISION`` holding a commit hash, ``snapshots/HASH/...``), filled from
 the packaged resources of the quick profile:
@@ -13,7 +13,8 @@ the packaged resources of the quick profile:
 * the datasets are parquet files written by ``datasets`` with the Hub copies' schemas and label
   names and at the Hub copies' file paths: CoNLL-2003 from the WNUT-16 tweets (types mapped to
   PER/LOC/ORG/MISC; part-of-speech and chunk columns filled with ``NN`` and ``O``), SST-2 and IMDB
-  from the negative and positive tweets (their test/unsupervised labels hidden as on the Hub).
+  from the negative and positive tweets (their test/unsupervised labels hidden as on the Hub);
+  Alpaca's instruction/input/output/text rows from tweets (two simple instructions).
 
 Only the numbers are meaningless; ids, file layouts, schemas, classes and code paths are the real
 ones. Usage: ``python .ci/hub_cache.py FOLDER`` then ``HF_HUB_CACHE=FOLDER HF_HUB_OFFLINE=1``.
@@ -176,6 +177,26 @@ def imdb(cache: Path, polar: dict[str, list[str]]) -> None:
         write_parquet({"text": texts, "label": labels}, features, folder / "plain_text" / f"{split}-00000-of-00001.parquet")
 
 
+def alpaca(cache: Path, polar: dict[str, list[str]]) -> None:
+    """tatsu-lab/alpaca's one parquet file (instruction, input, output, text), filled with tweet tasks."""
+    import datasets
+
+    features = datasets.Features({name: datasets.Value("string") for name in ("instruction", "input", "output", "text")})
+    rows: dict[str, list[str]] = {name: [] for name in features}
+    for i, (label, tweets) in enumerate(sorted(polar.items())):
+        for j, tweet in enumerate(tweets[1_000:1_100]):
+            instruction, output = (("Classify the sentiment of this tweet.", label) if j % 2 else
+                                   ("Repeat the last word of this tweet.", (tweet.split() or [""])[-1]))
+            rows["instruction"].append(instruction)
+            rows["input"].append(tweet)
+            rows["output"].append(output)
+            rows["text"].append("Below is an instruction that describes a task, paired with an input that provides "
+                                "further context. Write a response that appropriately completes the request.\n\n"
+                                f"### Instruction:\n{instruction}\n\n### Input:\n{tweet}\n\n### Response:\n{output}")
+    folder = snapshot(cache, "tatsu-lab/alpaca", "dataset")
+    write_parquet(rows, features, folder / "data" / "train-00000-of-00001-a09b74b3ef9c3b56.parquet")
+
+
 def build(cache: Path) -> None:
     """Write every model and dataset of the full profile into ``cache`` (replacing it)."""
     if cache.exists():
@@ -188,6 +209,7 @@ def build(cache: Path) -> None:
     conll2003(cache)
     sst2(cache, polar)
     imdb(cache, polar)
+    alpaca(cache, polar)
 
 
 if __name__ == "__main__":

@@ -60,6 +60,12 @@ TASKS: dict[str, dict[str, Source]] = {
         "quick": Source(None, "a small GPT trained in the chapter", "zh_reviews", "Chinese product reviews"),
         "full": Source("distilgpt2", "distilgpt2", "imdb", "IMDB movie reviews (Hugging Face Hub)"),
     },
+    "instruct": {
+        "quick": Source(None, "a small word-level GPT trained in the chapter", "tweets",
+                        "graded tweets (pre-training text and the words of the string tasks)"),
+        "full": Source("distilgpt2", "a small word-level GPT trained in the chapter; distilgpt2", "alpaca",
+                       "graded tweets for our GPT; Alpaca instructions (Hugging Face Hub) for distilgpt2"),
+    },
 }
 
 

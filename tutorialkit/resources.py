@@ -74,6 +74,7 @@ HUB_DATASETS = {
                             note="CoNLL-2003 English NER, IOB2 tag names, document and sentence ids"),
     "sst2": HubDataset("stanfordnlp/sst2", note="SST-2 movie-review sentences, binary sentiment"),
     "imdb": HubDataset("stanfordnlp/imdb", note="IMDB movie reviews, binary sentiment"),
+    "alpaca": HubDataset("tatsu-lab/alpaca", note="52k instructions: instruction, input, output, text (train only)"),
 }
 
 def packaged_path(name: str) -> Path:
