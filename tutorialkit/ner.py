@@ -11,8 +11,9 @@ exactly once:
   the model accepts into overlapping windows of whole words, each word *predicted* by exactly one
   window (the one in which it sits nearest the middle);
 * :func:`predict_windows` and :func:`merge_windows` run a model over the windows and put the
-  predictions back together, one row of label probabilities per word; :func:`predict_tags`
-  chains everything and returns one tag per word;
+  predictions back together, one row of label probabilities per word; :func:`decode_tags` picks
+  each word's most probable tag, or (:func:`viterbi_decode`) the most probable valid IOB2
+  sequence; :func:`predict_tags` chains everything and returns one tag per word;
 * :func:`hub_to_sentences` reads a Hugging Face dataset with integer tags (CoNLL-2003) into
   :class:`~tutorialkit.data.TaggedSentence` records with IOB2 tags.
 
@@ -397,16 +398,76 @@ def predict_tags(
     batch_size: int = 32,
     device: torch.device | str | None = None,
     progress: bool = False,
+    constrained: bool = False,
 ) -> list[list[str]]:
-    """One predicted tag per word of each sentence (the most probable label at its first piece).
+    """One predicted tag per word of each sentence, from the label probabilities at its first piece.
 
-    Chains :func:`encode_sentences`, :func:`predict_windows` and :func:`merge_windows`; the tags
-    of TaggedSentences are ignored. Example: ``predict_tags(model, tok, test, id2label)[0]`` ->
-    ``["O", "B-person", ...]``.
+    Chains :func:`encode_sentences`, :func:`predict_windows`, :func:`merge_windows` and
+    :func:`decode_tags` (the most probable tag of each word, or with ``constrained`` the most
+    probable valid IOB2 sequence); the tags of TaggedSentences are ignored.
+    Example: ``predict_tags(model, tok, test, id2label)[0]`` -> ``["O", "B-person", ...]``.
     """
     windows = encode_sentences(sentences, tokenizer, max_length=max_length, stride=stride)
     rows = predict_windows(model, tokenizer, windows, batch_size=batch_size, device=device, progress=progress)
-    return [[id2label[int(i)] for i in p.argmax(dim=-1)] for p in merge_windows(windows, rows)]
+    return decode_tags(merge_windows(windows, rows), id2label, constrained=constrained)
+
+
+# ---------------------------------------------------------------------------------------
+# Decoding: each word's best tag, or the best valid sequence
+# ---------------------------------------------------------------------------------------
+
+
+def iob2_transitions(id2label: Mapping[int, str]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Which tag may follow which in IOB2, and which may start a sentence.
+
+    ``allowed[i, j]`` is True when tag ``j`` may follow tag ``i``: an ``I-X`` only continues an
+    entity of the same type (after ``B-X`` or ``I-X``); every other tag may follow anything.
+    ``start[j]`` is False for the ``I-`` tags. These are the hard constraints a CRF layer learns
+    as transition scores.
+    """
+    tags = [id2label[i] for i in range(len(id2label))]
+
+    def may_follow(previous: str, tag: str) -> bool:
+        return not tag.startswith("I-") or (previous[:2] in ("B-", "I-") and previous[2:] == tag[2:])
+
+    allowed = torch.tensor([[may_follow(previous, tag) for tag in tags] for previous in tags])
+    start = torch.tensor([not tag.startswith("I-") for tag in tags])
+    return allowed, start
+
+
+def viterbi_decode(log_probs: torch.Tensor, allowed: torch.Tensor, start: torch.Tensor) -> list[int]:
+    """The sequence of tag ids with the largest sum of ``log_probs`` (words x tags) among the allowed ones.
+
+    Dynamic programming: ``score[j]`` is the best total of a valid sequence of the words so far that
+    ends in tag ``j``; one step adds the next word's log-probability to the best allowed predecessor,
+    and the back-pointers give the sequence. Cost: words x tags x tags.
+    """
+    blocked = torch.zeros(allowed.shape).masked_fill(~allowed, -torch.inf)
+    score = log_probs[0].float() + torch.zeros(start.shape).masked_fill(~start, -torch.inf)
+    back = []
+    for word in log_probs[1:]:
+        best, previous = (score[:, None] + blocked).max(dim=0)  # for each tag, its best predecessor
+        back.append(previous)
+        score = best + word.float()
+    path = [int(score.argmax())]
+    for previous in reversed(back):
+        path.append(int(previous[path[-1]]))
+    return path[::-1]
+
+
+def decode_tags(
+    word_probabilities: Sequence[torch.Tensor], id2label: Mapping[int, str], *, constrained: bool = False
+) -> list[list[str]]:
+    """Tags from each sentence's (words x tags) probabilities: per-word arg-max, or constrained Viterbi.
+
+    The arg-max may produce ``O I-X``, which IOB2 forbids; ``constrained=True`` returns the most
+    probable sequence that obeys :func:`iob2_transitions` instead.
+    """
+    if not constrained:
+        return [[id2label[int(i)] for i in rows.argmax(dim=-1)] for rows in word_probabilities]
+    allowed, start = iob2_transitions(id2label)
+    log_probs = [rows.clamp_min(1e-12).log() for rows in word_probabilities]  # log 0 would be -inf
+    return [[id2label[i] for i in viterbi_decode(rows, allowed, start)] for rows in log_probs]
 
 
 # ---------------------------------------------------------------------------------------
