@@ -1,5 +1,6 @@
 """The chapters: each .md source is paired with an in-sync, output-free .ipynb and listed in the toc."""
 
+import ast
 import re
 from pathlib import Path
 
@@ -64,6 +65,35 @@ def test_no_cell_forks_on_the_profile(source):
     code = [c.source for c in jupytext.read(source).cells if c.cell_type == "code"]
     forks = [line.strip() for cell in code for line in cell.splitlines() if PROFILE_FORK.search(line)]
     assert not forks, f"{source.name} forks on the profile: {forks[:3]}"
+
+
+def _conditions(code: str):
+    """The condition of every ``assert`` and the first argument of every ``claim(...)`` in ``code``."""
+    nodes = sorted((n for n in ast.walk(ast.parse(code)) if hasattr(n, "lineno")), key=lambda n: (n.lineno, n.col_offset))
+    for node in nodes:
+        if isinstance(node, ast.Assert):
+            yield node.test
+        elif isinstance(node, ast.Call) and getattr(node.func, "id", None) == "claim" and node.args:
+            yield node.args[0]
+
+
+def _is_literal(condition: ast.AST) -> bool:
+    """True when nothing the chapter computed enters the condition (``assert 2 + 2 == 4``)."""
+    return not any(isinstance(node, (ast.Name, ast.Attribute, ast.Call)) for node in ast.walk(condition))
+
+
+@pytest.mark.parametrize("source", CHAPTERS, ids=lambda p: p.name)
+def test_no_check_or_claim_is_a_literal_identity(source):
+    """An assert or claim whose condition has no variable cannot fail: it checks nothing."""
+    notebook = jupytext.read(source)
+    lines = [line for c in notebook.cells if c.cell_type == "code" for line in c.source.splitlines()]
+    code = "\n".join(re.sub(r"^(\s*)[%!].*", r"\1pass", line) for line in lines)  # IPython magics
+    literal = [ast.unparse(c) for c in _conditions(code) if _is_literal(c)]
+    assert not literal, f"{source.name} asserts literal identities: {literal}"
+
+
+def test_the_literal_identity_check_finds_one():
+    assert [_is_literal(c) for c in _conditions("assert 2 + 2 == 4\nclaim(1 < 2, 'x')\nassert x > 0")] == [True, True, False]
 
 
 def test_every_toc_entry_exists_and_every_chapter_is_in_the_toc():
