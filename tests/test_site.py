@@ -22,6 +22,8 @@ HTML = ROOT / "_build" / "html"
 RESULTS_PAGE = ROOT / "book" / "results.md"  # generated from the claims the chapters recorded
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 TOC = yaml.safe_load((ROOT / "_toc.yml").read_text())
+# The run's claims folder, read at import: the unit tests' fixture (tests/conftest.py) unsets the variable.
+CLAIMS = os.environ.get("TUTORIALKIT_CLAIMS", str(ROOT / "_build" / "claims"))
 PAGE_SOURCES: dict[str, list[str]] = {}  # filled by the site fixture
 CHAPTERS = [c["file"] for part in TOC["parts"] for c in part["chapters"] if c["file"].startswith("nbs/")]
 
@@ -30,11 +32,10 @@ CHAPTERS = [c["file"] for part in TOC["parts"] for c in part["chapters"] if c["f
 def site():
     """Build the book once for this module; fail with the build's own log on any warning."""
     env = dict(os.environ, TUTORIALKIT_PROFILE="quick", HF_HUB_OFFLINE="1", TQDM_DISABLE="1")
-    claims = os.environ.get("TUTORIALKIT_CLAIMS", str(ROOT / "_build" / "claims"))
-    page = [sys.executable, str(ROOT / ".ci" / "results_page.py"), str(RESULTS_PAGE), claims, str(ROOT / "results" / "claims")]
+    page = [sys.executable, str(ROOT / ".ci" / "results_page.py"), str(RESULTS_PAGE), CLAIMS, str(ROOT / "results" / "claims")]
     subprocess.run(page, cwd=ROOT, check=True, capture_output=True)
     # The chapters the page was written from; the build may re-run a chapter (and rewrite its claims).
-    PAGE_SOURCES["quick"] = sorted(path.stem for path in (Path(claims) / "quick").glob("*.json")
+    PAGE_SOURCES["quick"] = sorted(path.stem for path in (Path(CLAIMS) / "quick").glob("*.json")
                                    if json.loads(path.read_text()))
     command = [str(Path(sys.executable).with_name("jupyter-book")), "build", str(ROOT), "--all", "--warningiserror", "--keep-going"]
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=3600)
