@@ -46,13 +46,20 @@ def full_runs(path: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
+def title_of(chapter: str) -> str:
+    """The chapter's title: the first level-1 heading of nbs/<chapter>.md."""
+    lines = Path("nbs", f"{chapter}.md").read_text(encoding="utf-8").splitlines()
+    return next(line[2:].strip() for line in lines if line.startswith("# "))
+
+
 def by_chapter(by_profile: dict) -> str:
     """One section per chapter, titled with a link to the chapter, holding its table of claims."""
     chapters = sorted({c.chapter for found in by_profile.values() for c in found})
     sections = []
     for chapter in chapters:
         mine = {profile: [c for c in found if c.chapter == chapter] for profile, found in by_profile.items()}
-        sections.append(f"### {{doc}}`../nbs/{chapter}`\n\n" + claims_table(mine, chapter_column=False))
+        heading = f"### [{title_of(chapter)}](../nbs/{chapter}.md)"
+        sections.append(heading + "\n\n" + claims_table(mine, chapter_column=False))
     return "\n\n".join(sections) if sections else "No run has recorded claims yet."
 
 

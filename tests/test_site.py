@@ -63,7 +63,7 @@ def test_results_page_lists_the_claims_of_every_chapter(site):
     source = RESULTS_PAGE.read_text()
     executed = PAGE_SOURCES["executed by the build"]
     for stem in PAGE_SOURCES["quick"]:
-        assert f"### {{doc}}`../nbs/{stem}`" in source, f"{stem} recorded quick claims that {RESULTS_PAGE.name} does not list"
+        assert f"(../nbs/{stem}.md)" in source, f"{stem} recorded quick claims that {RESULTS_PAGE.name} does not list"
         assert f'<h3><a class="reference internal" href="../nbs/{stem}.html">' in html, "\n".join(
             [f"{stem}: its section of {RESULTS_PAGE.name} is not in the HTML;",
              "chapters the build executed (not found in the cache):", *executed])
