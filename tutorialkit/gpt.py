@@ -196,9 +196,15 @@ def token_log_probs(model: nn.Module, input_ids: torch.Tensor, labels: torch.Ten
 
     Positions whose next label is ``-100`` (padding) hold 0. Summing these and dividing by the
     number of counted tokens gives minus the mean loss; ``exp`` of minus that is the perplexity.
-    ``input_ids`` and ``labels`` go to the model's device; the result is on that device.
+    ``input_ids`` and ``labels`` go to the model's device; the result is on that device. No
+    gradient is kept (evaluation); :func:`next_token_log_probs` is the same with the graph.
     Example: ``token_log_probs(model, ids, labels).sum() / (labels[:, 1:] != -100).sum()``.
     """
+    return next_token_log_probs(model, input_ids, labels)
+
+
+def next_token_log_probs(model: nn.Module, input_ids: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """:func:`token_log_probs` with the autograd graph kept, so that a loss built on it trains the model."""
     device = model_device(model)
     logits = model(input_ids=input_ids.to(device))["logits"][:, :-1]
     target = labels.to(device)[:, 1:]

@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from tutorialkit.attention import merge_heads, split_heads
-from tutorialkit.gpt import GPT, CharTokenizer, generate, model_device
+from tutorialkit.gpt import GPT, CharTokenizer, generate, model_device, next_token_log_probs
 from tutorialkit.losses import IGNORE_INDEX, causal_lm_loss, log_softmax
 
 Message = dict[str, str]  # {"role": "user" | "assistant", "content": "..."}
@@ -250,15 +250,11 @@ def _masked_self_attention(mha: nn.Module, h: torch.Tensor, visible: torch.Tenso
 def answer_log_probs(model: nn.Module, input_ids: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """``log p(answer | prompt)`` of each row: the sum of the labelled tokens' log-probabilities, (batch,).
 
-    Unlike :func:`tutorialkit.gpt.token_log_probs` it keeps the graph, so a loss built on it
-    trains the model. ``model(input_ids=...)["logits"]`` must be next-token logits (our GPT or a
+    The graph is kept (:func:`tutorialkit.gpt.next_token_log_probs`), so a loss built on it trains
+    the model; ``model(input_ids=...)["logits"]`` must be next-token logits (our GPT or a
     transformers causal LM). Example: ``answer_log_probs(model, batch["input_ids"], batch["labels"])``.
     """
-    logits = model(input_ids=input_ids)["logits"][:, :-1].float()
-    target = labels[:, 1:]
-    counted = target != IGNORE_INDEX
-    picked = log_softmax(logits).gather(-1, target.where(counted, 0).unsqueeze(-1)).squeeze(-1)
-    return (picked * counted).sum(dim=1)
+    return next_token_log_probs(model, input_ids, labels).sum(dim=1)
 
 
 def dpo_loss(
