@@ -365,3 +365,16 @@ def test_from_bert_layer_follows_dtype(tiny_bert):
     model.encoder.layer[0].float()
     assert block.attention.w_q.weight.dtype == torch.float64
     assert torch.equal(block.attention.w_q.weight.float(), model.encoder.layer[0].attention.self.query.weight)
+
+
+def test_a_boolean_mask_hides_exactly_its_keys_and_combines_with_causal():
+    generator = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(2, 3, 5, 4, generator=generator) for _ in range(3))
+    segment = torch.tensor([0, 0, 1, 1, 1])
+    same = segment[:, None] == segment[None, :]  # two examples packed in one row
+    _, weights = scaled_dot_product_attention(q, k, v, causal=True, mask=same)
+    assert torch.all(weights[..., ~(same & torch.ones(5, 5, dtype=torch.bool).tril())] == 0)
+    # each block equals attention over that example alone
+    alone, _ = scaled_dot_product_attention(q[..., 2:, :], k[..., 2:, :], v[..., 2:, :], causal=True)
+    together, _ = scaled_dot_product_attention(q, k, v, causal=True, mask=same)
+    assert torch.allclose(together[..., 2:, :], alone, atol=1e-6)

@@ -64,6 +64,7 @@ def scaled_dot_product_attention(
     *,
     padding_mask: torch.Tensor | None = None,
     causal: bool = False,
+    mask: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``softmax(q k^T / sqrt(d_k)) v``: each query's output is an average of the values.
 
@@ -73,7 +74,9 @@ def scaled_dot_product_attention(
     ``padding_mask`` is ``(batch, n_k)``, 1/True for real tokens and 0/False for padding (the
     ``attention_mask`` of a Hugging Face tokenizer): no query looks at a padding key. ``causal=True``
     hides the keys after each query's own position (:func:`causal_mask`: key ``j`` from query ``i``
-    when ``j > i`` in self-attention). A hidden score is set to the lowest finite number of the
+    when ``j > i`` in self-attention). ``mask``, booleans broadcastable to ``(..., n_q, n_k)``, hides
+    any other pattern (True: the query may see the key; e.g. one example per block of a packed row);
+    the three combine. A hidden score is set to the lowest finite number of the
     dtype, so its weight is exactly 0; a query that can see no key at
     all gets equal weights on every key instead of NaNs (its output is meaningless and is ignored
     downstream, as in ``transformers``). Returns ``(output (..., n_q, d_v), weights (..., n_q, n_k))``.
@@ -101,6 +104,8 @@ def scaled_dot_product_attention(
     if causal:
         future_hidden = causal_mask(n_q, n_k, device=q.device)
         visible = future_hidden if visible is None else visible & future_hidden
+    if mask is not None:
+        visible = mask if visible is None else visible & mask
     if visible is not None:
         scores = scores.masked_fill(~visible, torch.finfo(scores.dtype).min)
     weights = scores.softmax(dim=-1)  # each row sums to 1
@@ -162,10 +167,12 @@ class MultiHeadAttention(nn.Module):
         *,
         padding_mask: torch.Tensor | None = None,
         causal: bool = False,
+        mask: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Attend from ``x`` (batch, n_q, d_model) to ``memory`` (batch, n_k, d_model; default ``x``).
 
-        ``padding_mask`` (batch, n_k) marks the real tokens of ``memory``. Returns the output
+        ``padding_mask`` (batch, n_k) marks the real tokens of ``memory``; ``causal`` and ``mask``
+        are those of :func:`scaled_dot_product_attention`. Returns the output
         (batch, n_q, d_model) and the weights of every head (batch, h, n_q, n_k).
         """
         memory = x if memory is None else memory
@@ -174,7 +181,7 @@ class MultiHeadAttention(nn.Module):
         q = split_heads(self.w_q(x), self.h)  # (batch, h, n_q, d_k)
         k = split_heads(self.w_k(memory), self.h)  # (batch, h, n_k, d_k)
         v = split_heads(self.w_v(memory), self.h)  # (batch, h, n_k, d_k)
-        heads, weights = scaled_dot_product_attention(q, k, v, padding_mask=padding_mask, causal=causal)
+        heads, weights = scaled_dot_product_attention(q, k, v, padding_mask=padding_mask, causal=causal, mask=mask)
         return self.w_o(merge_heads(heads)), weights
 
 

@@ -33,7 +33,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tutorialkit.attention import merge_heads, split_heads
 from tutorialkit.gpt import GPT, CharTokenizer, generate, model_device, next_token_log_probs
 from tutorialkit.losses import IGNORE_INDEX, causal_lm_loss, log_softmax
 
@@ -225,26 +224,17 @@ class PackedGPT(nn.Module):
         if segment_ids is None:
             return self.gpt(input_ids, labels)
         gpt = self.gpt
-        same_example = segment_ids.unsqueeze(2) == segment_ids.unsqueeze(1)  # (batch, n, n)
-        not_future = torch.ones_like(same_example[0]).tril()
-        visible = (same_example & not_future).unsqueeze(1)  # (batch, 1 head axis, n_q, n_k)
+        same_example = (segment_ids.unsqueeze(2) == segment_ids.unsqueeze(1)).unsqueeze(1)  # (batch, 1 head axis, n, n)
         x = gpt.dropout(gpt.token_embedding(input_ids) + gpt.position_embedding(position_ids))
         for block in gpt.blocks:
-            x = x + block.dropout(_masked_self_attention(block.attention, block.norm_1(x), visible))
+            attended = block.attention(block.norm_1(x), causal=True, mask=same_example)[0]
+            x = x + block.dropout(attended)
             x = x + block.dropout(block.ffn(block.norm_2(x)))
         logits = gpt.lm_head(gpt.norm(x))
         output = {"logits": logits}
         if labels is not None:
             output["loss"] = causal_lm_loss(logits, labels)
         return output
-
-
-def _masked_self_attention(mha: nn.Module, h: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:
-    """Multi-head self-attention of ``h`` (batch, n, d) where key j is seen from query i only if ``visible[..., i, j]``."""
-    q, k, v = (split_heads(w(h), mha.h) for w in (mha.w_q, mha.w_k, mha.w_v))  # (batch, h, n, d_k)
-    scores = q @ k.transpose(-2, -1) / q.shape[-1] ** 0.5
-    scores = scores.masked_fill(~visible, torch.finfo(scores.dtype).min)
-    return mha.w_o(merge_heads(scores.softmax(dim=-1) @ v))
 
 
 def answer_log_probs(model: nn.Module, input_ids: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
