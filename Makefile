@@ -1,5 +1,6 @@
 # make book : build the static site (executes the chapters in the offline quick profile)
 # make test : unit tests, every chapter through nbval, the site build and a browser check
+# make lint : ruff (lint, format) and the package's doctests; part of make test
 # make rehearse : the full profile's code on a local copy of the Hub (CPU, CI sizes); part of make test
 # make full : every chapter in the full profile on a GPU with the Hub; writes results/ (make TORCH=torch full)
 # make lab  : open the chapters in Jupyter Lab
@@ -19,9 +20,16 @@ HUB_FIXTURE := _build/hub-cache
 REHEARSAL := TUTORIALKIT_PROFILE=full TUTORIALKIT_REHEARSAL=1 HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 \
 	HF_HUB_CACHE=$(CURDIR)/$(HUB_FIXTURE) TQDM_DISABLE=1 TUTORIALKIT_CLAIMS=$(CLAIMS)
 NBVAL := -m pytest -p no:cacheprovider --nbval-lax --nbval-current-env --nbval-cell-timeout=900
+# Notebooks and test modules run in LANES worker processes (pytest-xdist), one whole file per worker,
+# each with one torch thread: on CI's 2 cores two single-threaded lanes finish the suite about a third
+# sooner than one lane with two threads (small models scale poorly over threads). `make LANES=1 test`
+# runs everything in one process.
+LANES ?= 2
+PARALLEL := $(if $(filter 1,$(LANES)),,OMP_NUM_THREADS=1)
+XDIST := $(if $(filter 1,$(LANES)),,-n $(LANES) --dist loadscope)
 RESULTS_PAGE := $(BIN)/python .ci/results_page.py book/results.md $(CLAIMS) results/claims
 
-.PHONY: book test rehearse full lab sync clean browser
+.PHONY: book test lint rehearse full lab sync clean browser
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -52,13 +60,21 @@ $(HUB_FIXTURE)/.built: .ci/hub_cache.py $(VENV)/.installed
 # Every chapter with the full profile's code, sources and ids, at CI sizes; claims are recorded.
 rehearse: $(VENV)/.installed $(HUB_FIXTURE)/.built
 	rm -rf $(CLAIMS)/rehearsal
-	$(REHEARSAL) $(BIN)/python $(NBVAL) nbs/[0-9]*.ipynb nbs/appendix_*.ipynb
+	$(PARALLEL) $(REHEARSAL) $(BIN)/python $(NBVAL) $(XDIST) nbs/[0-9]*.ipynb nbs/appendix_*.ipynb
 	$(BIN)/python -m tutorialkit.claims $(CLAIMS) rehearsal
 
-# The rehearsal, then nbs/ before tests/: the notebooks' outputs seed the book cache, so
-# tests/test_site.py builds without re-running them.
-test: $(VENV)/.installed browser rehearse
-	$(OFFLINE) $(BIN)/python $(NBVAL) nbs tests
+# The rehearsal, then the chapters and unit tests, then the site: the notebooks' outputs seed the
+# book cache, so tests/test_site.py builds without re-running them.
+test: $(VENV)/.installed browser lint rehearse
+	$(PARALLEL) $(OFFLINE) $(BIN)/python $(NBVAL) $(XDIST) nbs tests --ignore=tests/test_site.py
+	$(OFFLINE) $(BIN)/python $(NBVAL) tests/test_site.py
+
+# Style (ruff: lint and format, 88 columns, the chapters' code cells included) and the
+# examples in the package's docstrings (doctests).
+lint: $(VENV)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python -m pytest -p no:cacheprovider -q --doctest-modules tutorialkit
 
 # On a machine with a GPU and the Hub: make TORCH=torch full
 full: $(VENV)/.installed

@@ -1,21 +1,24 @@
-"""Fine-tune one NER model twice, with tutorialkit.train and with transformers.Trainer, and compare.
+"""Fine-tune one NER model twice, with tutorialkit.train and with transformers.Trainer,
+and compare.
 
-Both runners get the same model, data, windows, collator and hyper-parameters (AdamW with
-betas (0.9, 0.999), eps 1e-8, weight decay on matrices only, linear warmup and decay, gradient
-clipping at 1.0, mixed precision on a GPU in bfloat16 when it is supported), and both are scored
-by the same code (tutorialkit.ner.predict_tags, tutorialkit.metrics.entity_report). Each run prints
-one JSON line:
+Both runners get the same model, data, windows, collator and hyper-parameters (AdamW
+with betas (0.9, 0.999), eps 1e-8, weight decay on matrices only, linear warmup and
+decay, gradient clipping at 1.0, mixed precision on a GPU in bfloat16 when it is
+supported), and both are scored by the same code (tutorialkit.ner.predict_tags,
+tutorialkit.metrics.entity_report). Each run prints one JSON line:
 
-    {"runner": "tutorialkit", "tokens_per_s": ..., "train_seconds": ..., "wall_seconds": ..., "entity_f1": ...}
+    {"runner": "tutorialkit", "tokens_per_s": ..., "train_seconds": ...,
+     "wall_seconds": ..., "entity_f1": ...}
 
-``tokens_per_s`` counts the real word pieces trained on (padding excluded) per second of training;
-``wall_seconds`` also includes building the model and scoring the test split.
+``tokens_per_s`` counts the real word pieces trained on (padding excluded) per second of
+training; ``wall_seconds`` also includes building the model and scoring the test split.
 
 Examples::
 
-    python benchmarks/ner_train.py                                  # MiniLM on the packaged WNUT-16
+    python benchmarks/ner_train.py            # MiniLM on the packaged WNUT-16
     python benchmarks/ner_train.py --max-steps 20 --runners trainer
-    python benchmarks/ner_train.py --model bert-base-cased --data eng.train --epochs 3 --batch-size 32 --lr 5e-5
+    python benchmarks/ner_train.py --model bert-base-cased --data eng.train \
+        --epochs 3 --batch-size 32 --lr 5e-5
 """
 
 from __future__ import annotations
@@ -28,7 +31,8 @@ import time
 
 import torch
 
-from tutorialkit.data import read_conll, split_dataset
+from tutorialkit.conll import read_conll
+from tutorialkit.data import split_dataset
 from tutorialkit.env import pick_device, seed_everything
 from tutorialkit.metrics import entity_report
 from tutorialkit.ner import encode_sentences, label_maps, predict_tags
@@ -41,21 +45,34 @@ RUNNERS = ("tutorialkit", "trainer")
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line: model, data, sizes, device and which runners to time."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default=None, help="local folder or Hub id (default: the quick profile's MiniLM)")
-    parser.add_argument("--data", default="wnut16", help="a CoNLL file (IOB1 or IOB2), or 'wnut16' (packaged)")
+    parser.add_argument(
+        "--model",
+        default=None,
+        help="local folder or Hub id (default: the quick profile's MiniLM)",
+    )
+    parser.add_argument(
+        "--data",
+        default="wnut16",
+        help="a CoNLL file (IOB1 or IOB2), or 'wnut16' (packaged)",
+    )
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--lr", type=float, default=3e-4)
     parser.add_argument("--max-length", type=int, default=64)
-    parser.add_argument("--max-steps", type=int, default=None, help="stop after this many updates")
-    parser.add_argument("--device", default=None, help="cpu, cuda, mps (default: the best available)")
+    parser.add_argument(
+        "--max-steps", type=int, default=None, help="stop after this many updates"
+    )
+    parser.add_argument(
+        "--device", default=None, help="cpu, cuda, mps (default: the best available)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--runners", nargs="+", choices=RUNNERS, default=list(RUNNERS))
     return parser.parse_args(argv)
 
 
 def load_splits(data: str, seed: int):
-    """Train, dev and test sentences: the packaged WNUT-16 or a CoNLL file, split 80/10/10 by seed."""
+    """Train, dev and test sentences: the packaged WNUT-16 or a CoNLL file, split
+    80/10/10 by seed."""
     sentences = load_wnut16() if data == "wnut16" else read_conll(data, scheme="auto")
     return split_dataset(sentences, (0.8, 0.1, 0.1), seed=seed)
 
@@ -68,59 +85,123 @@ def synchronize(device: torch.device) -> None:
 
 def run_tutorialkit(model, loader, args, device) -> int:
     """Train with tutorialkit.train; return the number of updates."""
-    config = TrainConfig(lr=args.lr, epochs=args.epochs, max_steps=args.max_steps, warmup=0.1, weight_decay=0.01,
-                         grad_clip=1.0, seed=args.seed, device=str(device), progress=False, restore_best=False)
+    config = TrainConfig(
+        lr=args.lr,
+        epochs=args.epochs,
+        max_steps=args.max_steps,
+        warmup=0.1,
+        weight_decay=0.01,
+        grad_clip=1.0,
+        seed=args.seed,
+        device=str(device),
+        progress=False,
+        restore_best=False,
+    )
     return len(train(model, loader, config).train)
 
 
 def run_trainer(model, features, collate, args, device) -> int:
-    """Train with transformers.Trainer, configured like run_tutorialkit; return the number of updates."""
+    """Train with transformers.Trainer, configured like run_tutorialkit; return the
+    number of updates."""
     from transformers import PrinterCallback, Trainer, TrainingArguments
 
     amp = resolve_amp("auto", device)
     with tempfile.TemporaryDirectory() as folder:
         arguments = TrainingArguments(
-            output_dir=folder, per_device_train_batch_size=args.batch_size, learning_rate=args.lr,
-            num_train_epochs=args.epochs, max_steps=args.max_steps or -1, warmup_steps=0.1, weight_decay=0.01,
-            max_grad_norm=1.0, lr_scheduler_type="linear", optim="adamw_torch", seed=args.seed,
-            bf16=amp == torch.bfloat16, fp16=amp == torch.float16, use_cpu=device.type == "cpu",
-            save_strategy="no", eval_strategy="no", logging_strategy="no", report_to="none", disable_tqdm=True)
-        trainer = Trainer(model=model, args=arguments, train_dataset=features, data_collator=collate)
-        trainer.remove_callback(PrinterCallback)  # it would print its own summary line next to ours
+            output_dir=folder,
+            per_device_train_batch_size=args.batch_size,
+            learning_rate=args.lr,
+            num_train_epochs=args.epochs,
+            max_steps=args.max_steps or -1,
+            warmup_steps=0.1,
+            weight_decay=0.01,
+            max_grad_norm=1.0,
+            lr_scheduler_type="linear",
+            optim="adamw_torch",
+            seed=args.seed,
+            bf16=amp == torch.bfloat16,
+            fp16=amp == torch.float16,
+            use_cpu=device.type == "cpu",
+            save_strategy="no",
+            eval_strategy="no",
+            logging_strategy="no",
+            report_to="none",
+            disable_tqdm=True,
+        )
+        trainer = Trainer(
+            model=model, args=arguments, train_dataset=features, data_collator=collate
+        )
+        # it would print its own summary line next to ours
+        trainer.remove_callback(PrinterCallback)
         return trainer.train().global_step
 
 
 def benchmark(runner: str, args, splits, device) -> dict:
-    """Build a fresh model, train it with ``runner``, score it on the test split; one result record."""
-    from transformers import AutoModelForTokenClassification, DataCollatorForTokenClassification
+    """Build a fresh model, train it with ``runner``, score it on the test split; one
+    result record."""
+    from transformers import (
+        AutoModelForTokenClassification,
+        DataCollatorForTokenClassification,
+    )
 
     start = time.perf_counter()
     source = args.model or packaged_path("minilm")
     tokenizer = load_tokenizer(source)
     train_set, _, test_set = splits
     label2id, id2label = label_maps([s for part in splits for s in part])
-    windows = encode_sentences(train_set, tokenizer, label2id, max_length=args.max_length)
+    windows = encode_sentences(
+        train_set, tokenizer, label2id, max_length=args.max_length
+    )
     features = [w.features() for w in windows]
     collate = DataCollatorForTokenClassification(tokenizer)
     seed_everything(args.seed)
-    model = load_model(source, AutoModelForTokenClassification, device=device, num_labels=len(label2id),
-                       id2label=id2label, label2id=label2id)
-    loader = torch.utils.data.DataLoader(features, batch_size=args.batch_size, shuffle=True, collate_fn=collate,
-                                         generator=torch.Generator().manual_seed(args.seed))
+    model = load_model(
+        source,
+        AutoModelForTokenClassification,
+        device=device,
+        num_labels=len(label2id),
+        id2label=id2label,
+        label2id=label2id,
+    )
+    loader = torch.utils.data.DataLoader(
+        features,
+        batch_size=args.batch_size,
+        shuffle=True,
+        collate_fn=collate,
+        generator=torch.Generator().manual_seed(args.seed),
+    )
     synchronize(device)
     began = time.perf_counter()
-    steps = run_tutorialkit(model, loader, args, device) if runner == "tutorialkit" else \
-        run_trainer(model, features, collate, args, device)
+    steps = (
+        run_tutorialkit(model, loader, args, device)
+        if runner == "tutorialkit"
+        else run_trainer(model, features, collate, args, device)
+    )
     synchronize(device)
     train_seconds = time.perf_counter() - began
     tokens_per_epoch = sum(len(f["input_ids"]) for f in features)
     tokens = tokens_per_epoch * steps / math.ceil(len(features) / args.batch_size)
-    predicted = predict_tags(model, tokenizer, test_set, id2label, max_length=args.max_length, batch_size=64,
-                             device=device)
+    predicted = predict_tags(
+        model,
+        tokenizer,
+        test_set,
+        id2label,
+        max_length=args.max_length,
+        batch_size=64,
+        device=device,
+    )
     f1 = entity_report([s.tags for s in test_set], predicted).micro.f1
-    return {"runner": runner, "model": source, "data": args.data, "device": str(device), "steps": steps,
-            "tokens_per_s": round(tokens / train_seconds, 1), "train_seconds": round(train_seconds, 2),
-            "wall_seconds": round(time.perf_counter() - start, 2), "entity_f1": round(f1, 4)}
+    return {
+        "runner": runner,
+        "model": source,
+        "data": args.data,
+        "device": str(device),
+        "steps": steps,
+        "tokens_per_s": round(tokens / train_seconds, 1),
+        "train_seconds": round(train_seconds, 2),
+        "wall_seconds": round(time.perf_counter() - start, 2),
+        "entity_f1": round(f1, 4),
+    }
 
 
 def main(argv: list[str] | None = None) -> None:

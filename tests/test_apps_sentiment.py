@@ -1,71 +1,57 @@
-"""tutorialkit.apps: the sentiment pipeline (texts in, label and probabilities out) and long-text cutting."""
+"""tutorialkit.apps: the sentiment pipeline (texts in, label and probabilities out)."""
 
 import pytest
 import torch
 from transformers import BertConfig, BertForSequenceClassification
 
-from tutorialkit.apps import Sentiment, SentimentPipeline, encode_labeled, encode_texts, truncate_pieces
-from tutorialkit.data import LabeledText
-from tutorialkit.resources import load_tokenizer, packaged_path
+from tutorialkit.apps import Sentiment, SentimentPipeline
 
 ID2LABEL = {0: "negative", 1: "neutral", 2: "positive"}
 
 
 @pytest.fixture(scope="module")
-def tokenizer():
-    return load_tokenizer(packaged_path("minilm"))
-
-
-@pytest.fixture(scope="module")
 def tiny_bert(tokenizer):
-    """A 1-layer BERT of width 32 with random weights: real padding and attention, in milliseconds."""
+    """A 1-layer BERT of width 32 with random weights: real padding and attention, in
+    milliseconds."""
     torch.manual_seed(0)
-    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                        intermediate_size=64, num_labels=3, max_position_embeddings=64)
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+        num_labels=3,
+        max_position_embeddings=64,
+    )
     return BertForSequenceClassification(config).eval()
 
 
 def reference(model, tokenizer, text, max_length=64):
-    """The probabilities of one text, computed without the pipeline (no padding at all)."""
-    batch = tokenizer([text], truncation=True, max_length=max_length, return_tensors="pt")
+    """The probabilities of one text, computed without the pipeline (no padding at
+    all)."""
+    batch = tokenizer(
+        [text], truncation=True, max_length=max_length, return_tensors="pt"
+    )
     with torch.no_grad():
         return torch.softmax(model(**batch).logits, dim=-1)[0]
 
 
-def test_truncate_pieces():
-    pieces = list(range(10))
-    assert truncate_pieces(pieces, 4) == [0, 1, 2, 3]
-    assert truncate_pieces(pieces, 4, head=1) == [0, 7, 8, 9]
-    assert truncate_pieces(pieces, 4, head=4) == [0, 1, 2, 3]
-    assert truncate_pieces(pieces, 4, head=0) == [6, 7, 8, 9]
-    assert truncate_pieces(pieces[:3], 4, head=1) == [0, 1, 2]  # fits: unchanged
-    with pytest.raises(ValueError, match="head must be between 0 and the budget"):
-        truncate_pieces(pieces, 4, head=5)
-    with pytest.raises(ValueError, match="budget must be >= 1"):
-        truncate_pieces(pieces, 0)
-
-
-def test_encode_texts_keeps_special_tokens_and_matches_plain_truncation(tokenizer):
-    texts = ["the start is dull " * 10 + "but the ending is wonderful", "short"]
-    plain = tokenizer(texts, truncation=True, max_length=12)["input_ids"]
-    assert encode_texts(texts, tokenizer, 12) == plain
-    head_tail = encode_texts(texts, tokenizer, 12, head=3)[0]
-    assert len(head_tail) == 12
-    assert head_tail[0] == tokenizer.cls_token_id and head_tail[-1] == tokenizer.sep_token_id
-    assert tokenizer.decode(head_tail[1:4]) == "the start is"
-    assert tokenizer.decode(head_tail[4:-1]) == "is dull but the ending is wonderful"  # the last 7 pieces
-    with pytest.raises(ValueError, match="leaves no room"):
-        encode_texts(texts, tokenizer, 2)
-
-
 def test_pipeline_returns_labels_and_probabilities_in_input_order(tiny_bert, tokenizer):
-    texts = ["a much longer text about a film that goes on and on " * 3, "ok", "I loved it!", "meh, not great"]
+    texts = [
+        "a much longer text about a film that goes on and on " * 3,
+        "ok",
+        "I loved it!",
+        "meh, not great",
+    ]
     answers = SentimentPipeline(tiny_bert, tokenizer, ID2LABEL, batch_size=2)(texts)
     assert len(answers) == len(texts) and all(isinstance(a, Sentiment) for a in answers)
-    for text, answer in zip(texts, answers):  # sorting by length and padding changed nothing
+    # sorting by length and padding changed nothing
+    for text, answer in zip(texts, answers):
         expected = reference(tiny_bert, tokenizer, text)
         assert list(answer.probabilities) == ["negative", "neutral", "positive"]
-        assert torch.allclose(torch.tensor(list(answer.probabilities.values())), expected, atol=1e-5)
+        assert torch.allclose(
+            torch.tensor(list(answer.probabilities.values())), expected, atol=1e-5
+        )
         assert answer.label == ID2LABEL[int(expected.argmax())]
         assert answer.score == max(answer.probabilities.values())
         assert sum(answer.probabilities.values()) == pytest.approx(1.0)
@@ -74,28 +60,41 @@ def test_pipeline_returns_labels_and_probabilities_in_input_order(tiny_bert, tok
 def test_pipeline_results_do_not_depend_on_the_batch_size(tiny_bert, tokenizer):
     texts = [f"review number {i} " + "so so " * (i % 7) for i in range(11)]
     one = SentimentPipeline(tiny_bert, tokenizer, ID2LABEL, batch_size=1)(texts)
-    many = SentimentPipeline(tiny_bert, tokenizer, ID2LABEL, batch_size=4, device="cpu")(texts)
+    many = SentimentPipeline(
+        tiny_bert, tokenizer, ID2LABEL, batch_size=4, device="cpu"
+    )(texts)
     assert [a.label for a in one] == [a.label for a in many]
     for a, b in zip(one, many):
-        assert list(a.probabilities.values()) == pytest.approx(list(b.probabilities.values()), abs=1e-5)
+        assert list(a.probabilities.values()) == pytest.approx(
+            list(b.probabilities.values()), abs=1e-5
+        )
 
 
 def test_pipeline_cuts_long_texts_and_restores_the_training_mode(tiny_bert, tokenizer):
     long_text = "word " * 500 + "end"  # 500 pieces: past the tiny model's 64 positions
     tiny_bert.train()
-    (answer,) = SentimentPipeline(tiny_bert, tokenizer, ID2LABEL)([long_text])  # max_length: 64 by default
-    assert tiny_bert.training  # the pipeline evaluates with dropout off, then puts the mode back
+    # max_length: 64 by default
+    (answer,) = SentimentPipeline(tiny_bert, tokenizer, ID2LABEL)([long_text])
+    # the pipeline evaluates with dropout off, then puts the mode back
+    assert tiny_bert.training
     tiny_bert.eval()
     expected = reference(tiny_bert, tokenizer, long_text)
-    assert list(answer.probabilities.values()) == pytest.approx(expected.tolist(), abs=1e-5)
-    head_tail = SentimentPipeline(tiny_bert, tokenizer, ID2LABEL, max_length=16, head=4)([long_text])[0]
+    assert list(answer.probabilities.values()) == pytest.approx(
+        expected.tolist(), abs=1e-5
+    )
+    head_tail = SentimentPipeline(
+        tiny_bert, tokenizer, ID2LABEL, max_length=16, head=4
+    )([long_text])[0]
     assert head_tail.label in ID2LABEL.values()
 
 
 def test_pipeline_bad_input(tiny_bert, tokenizer):
     pipe = SentimentPipeline(tiny_bert, tokenizer, ID2LABEL)
     assert pipe([]) == []
-    with pytest.raises(TypeError, match="expected a list of texts, found str: wrap a single text in a list"):
+    with pytest.raises(
+        TypeError,
+        match="expected a list of texts, found str: wrap a single text in a list",
+    ):
         pipe("a great film")
     with pytest.raises(TypeError, match="text 1: expected a str, found int"):
         pipe(["fine", 3])
@@ -114,20 +113,3 @@ def test_pipeline_bad_configuration(tiny_bert, tokenizer):
         SentimentPipeline(tiny_bert, tokenizer, ID2LABEL, batch_size=0)
     with pytest.raises(ValueError, match="head must leave room for the special tokens"):
         SentimentPipeline(tiny_bert, tokenizer, ID2LABEL, max_length=16, head=15)
-
-
-def test_encode_labeled_gives_ids_mask_and_class_index(tokenizer):
-    rows = [LabeledText("a gorgeous film " * 20, "positive"), LabeledText("dull", "negative", source="t.csv:3")]
-    features = encode_labeled(rows, tokenizer, ["negative", "neutral", "positive"], max_length=12)
-    expected = tokenizer([r.text for r in rows], truncation=True, max_length=12)["input_ids"]
-    assert [f["input_ids"] for f in features] == expected
-    assert [f["labels"] for f in features] == [2, 0]
-    assert [f["attention_mask"] for f in features] == [[1] * len(ids) for ids in expected]
-    head_tail = encode_labeled(rows[:1], tokenizer, ["positive"], max_length=12, head=4)[0]["input_ids"]
-    assert head_tail == encode_texts([rows[0].text], tokenizer, 12, head=4)[0]
-
-
-def test_encode_labeled_names_the_row_with_an_unknown_label(tokenizer):
-    rows = [LabeledText("fine", "positive"), LabeledText("meh", "mixed", source="reviews.csv:7")]
-    with pytest.raises(ValueError, match=r"reviews.csv:7: label 'mixed' is not one of \['negative', 'positive'\]"):
-        encode_labeled(rows, tokenizer, ["negative", "positive"], max_length=16)

@@ -1,4 +1,5 @@
-"""tutorialkit.attention: from-scratch attention checked against torch and transformers."""
+"""tutorialkit.attention: from-scratch attention checked against torch and
+transformers."""
 
 import math
 
@@ -34,7 +35,8 @@ PADDING = torch.tensor([[1, 1, 1, 1, 1, 1, 1], [1, 1, 1, 1, 0, 0, 0]])
 
 
 def torch_mask(padding=None, causal=False, n=7):
-    """The boolean attn_mask of torch's scaled_dot_product_attention (True = may attend)."""
+    """The boolean attn_mask of torch's scaled_dot_product_attention (True = may
+    attend)."""
     mask = torch.ones(1, 1, n, n, dtype=torch.bool)
     if padding is not None:
         mask = mask & padding.bool()[:, None, None, :]
@@ -49,7 +51,8 @@ def torch_mask(padding=None, causal=False, n=7):
 def test_causal_mask_is_lower_triangular():
     assert causal_mask(3).int().tolist() == [[1, 0, 0], [1, 1, 0], [1, 1, 1]]
     assert causal_mask(2, 4).shape == (2, 4) and causal_mask(2, 4).dtype == torch.bool
-    # fewer queries than keys: the queries are the last positions (a KV cache), aligned bottom-right
+    # fewer queries than keys: the queries are the last positions (a KV cache), aligned
+    # bottom-right
     assert causal_mask(2, 4).int().tolist() == [[1, 1, 1, 0], [1, 1, 1, 1]]
     with pytest.raises(ValueError, match="n_q=3 > n_k=2"):
         causal_mask(3, 2)
@@ -92,15 +95,21 @@ def test_attention_is_the_formula():
 def test_attention_equals_torch_float32(padding, causal):
     q, k, v = qkv(2, 4, 7, 16)
     ours, _ = scaled_dot_product_attention(q, k, v, padding_mask=padding, causal=causal)
-    theirs = F.scaled_dot_product_attention(q, k, v, attn_mask=torch_mask(padding, causal))
+    theirs = F.scaled_dot_product_attention(
+        q, k, v, attn_mask=torch_mask(padding, causal)
+    )
     assert (ours - theirs).abs().max() <= 1e-6
 
 
 @pytest.mark.parametrize("causal", [False, True], ids=["bidirectional", "causal"])
 def test_attention_keeps_float64_and_equals_torch(causal):
     q, k, v = qkv(2, 4, 7, 16, dtype=torch.float64)
-    ours, weights = scaled_dot_product_attention(q, k, v, padding_mask=PADDING, causal=causal)
-    theirs = F.scaled_dot_product_attention(q, k, v, attn_mask=torch_mask(PADDING, causal))
+    ours, weights = scaled_dot_product_attention(
+        q, k, v, padding_mask=PADDING, causal=causal
+    )
+    theirs = F.scaled_dot_product_attention(
+        q, k, v, attn_mask=torch_mask(PADDING, causal)
+    )
     assert ours.dtype == weights.dtype == torch.float64
     assert (ours - theirs).abs().max() <= 1e-12
 
@@ -109,7 +118,9 @@ def test_cross_attention_with_different_lengths_equals_torch():
     q, k, v = qkv(2, 4, 3, 16, n_k=9)
     padding = torch.tensor([[1] * 9, [1] * 5 + [0] * 4])
     ours, weights = scaled_dot_product_attention(q, k, v, padding_mask=padding)
-    theirs = F.scaled_dot_product_attention(q, k, v, attn_mask=padding.bool()[:, None, None, :])
+    theirs = F.scaled_dot_product_attention(
+        q, k, v, attn_mask=padding.bool()[:, None, None, :]
+    )
     assert weights.shape == (2, 4, 3, 9)
     assert (ours - theirs).abs().max() <= 1e-6
 
@@ -131,37 +142,53 @@ def test_padding_keys_get_zero_weight_and_do_not_matter():
     assert (weights[1, :, 4:] == 0).all()
     k2, v2 = k.clone(), v.clone()
     k2[1, 4:], v2[1, 4:] = 50.0, 50.0
-    assert torch.equal(out, scaled_dot_product_attention(q, k2, v2, padding_mask=PADDING)[0])
+    assert torch.equal(
+        out, scaled_dot_product_attention(q, k2, v2, padding_mask=PADDING)[0]
+    )
 
 
 def test_a_query_that_sees_no_key_gets_finite_output():
     q, k, v = qkv(1, 3, 4)
     out, weights = scaled_dot_product_attention(q, k, v, padding_mask=torch.zeros(1, 3))
-    assert torch.isfinite(out).all() and torch.allclose(weights, torch.full_like(weights, 1 / 3))
+    assert torch.isfinite(out).all() and torch.allclose(
+        weights, torch.full_like(weights, 1 / 3)
+    )
 
 
 @pytest.mark.parametrize("device", DEVICES)
 def test_attention_runs_on_the_inputs_device(device):
     q, k, v = qkv(2, 4, 7, 16, device=device)
-    out, weights = scaled_dot_product_attention(q, k, v, padding_mask=PADDING.to(device), causal=True)
+    out, weights = scaled_dot_product_attention(
+        q, k, v, padding_mask=PADDING.to(device), causal=True
+    )
     assert out.device.type == weights.device.type == device
 
 
 def test_attention_on_the_meta_device_makes_no_cpu_tensors():
     q, k, v = (torch.empty(2, 4, 7, 16, device="meta") for _ in range(3))
-    out, _ = scaled_dot_product_attention(q, k, v, padding_mask=torch.ones(2, 7, device="meta"), causal=True)
+    out, _ = scaled_dot_product_attention(
+        q, k, v, padding_mask=torch.ones(2, 7, device="meta"), causal=True
+    )
     assert out.device.type == "meta" and out.shape == (2, 4, 7, 16)
 
 
 def test_attention_errors_name_expected_and_found_shapes():
     q, k, v = qkv(2, 5, 8)
-    with pytest.raises(ValueError, match=r"k: expected shape \(2, \*, 8\).*found \(2, 5, 4\)"):
+    with pytest.raises(
+        ValueError, match=r"k: expected shape \(2, \*, 8\).*found \(2, 5, 4\)"
+    ):
         scaled_dot_product_attention(q, k[..., :4], v)
-    with pytest.raises(ValueError, match=r"v: expected shape \(2, 5, \*\).*found \(2, 3, 8\)"):
+    with pytest.raises(
+        ValueError, match=r"v: expected shape \(2, 5, \*\).*found \(2, 3, 8\)"
+    ):
         scaled_dot_product_attention(q, k, v[:, :3])
-    with pytest.raises(ValueError, match=r"k: expected shape \(2, \*, 8\).*found \(1, 5, 8\)"):
+    with pytest.raises(
+        ValueError, match=r"k: expected shape \(2, \*, 8\).*found \(1, 5, 8\)"
+    ):
         scaled_dot_product_attention(q, k[:1], v[:1])
-    with pytest.raises(ValueError, match=r"padding_mask: expected shape \(2, 5\).*found \(2, 4\)"):
+    with pytest.raises(
+        ValueError, match=r"padding_mask: expected shape \(2, 5\).*found \(2, 4\)"
+    ):
         scaled_dot_product_attention(q, k, v, padding_mask=torch.ones(2, 4))
     with pytest.raises(ValueError, match="equal rank"):
         scaled_dot_product_attention(q, k[0], v[0])
@@ -185,7 +212,9 @@ def test_split_and_merge_heads_are_inverse_and_slice_features_per_head():
 def test_split_and_merge_heads_reject_bad_shapes():
     with pytest.raises(ValueError, match=r"divisible by h=5, found \(2, 5, 12\)"):
         split_heads(torch.zeros(2, 5, 12), 5)
-    with pytest.raises(ValueError, match=r"expected \(batch, h, n, d_k\), found \(5, 12\)"):
+    with pytest.raises(
+        ValueError, match=r"expected \(batch, h, n, d_k\), found \(5, 12\)"
+    ):
         merge_heads(torch.zeros(5, 12))
 
 
@@ -196,8 +225,12 @@ def torch_mha(ours: MultiHeadAttention) -> torch.nn.MultiheadAttention:
     """torch's own multi-head attention holding our weights."""
     theirs = torch.nn.MultiheadAttention(ours.d_model, ours.h, batch_first=True)
     with torch.no_grad():
-        theirs.in_proj_weight.copy_(torch.cat([ours.w_q.weight, ours.w_k.weight, ours.w_v.weight]))
-        theirs.in_proj_bias.copy_(torch.cat([ours.w_q.bias, ours.w_k.bias, ours.w_v.bias]))
+        theirs.in_proj_weight.copy_(
+            torch.cat([ours.w_q.weight, ours.w_k.weight, ours.w_v.weight])
+        )
+        theirs.in_proj_bias.copy_(
+            torch.cat([ours.w_q.bias, ours.w_k.bias, ours.w_v.bias])
+        )
         theirs.out_proj.load_state_dict(ours.w_o.state_dict())
     return theirs.eval()
 
@@ -210,8 +243,14 @@ def test_multi_head_attention_equals_torch(causal):
     with torch.no_grad():
         out, weights = mha(x, padding_mask=PADDING, causal=causal)
         mask = ~causal_mask(7) if causal else None  # torch: True = may NOT attend
-        ref, ref_weights = torch_mha(mha)(x, x, x, key_padding_mask=~PADDING.bool(), attn_mask=mask,
-                                          average_attn_weights=False)
+        ref, ref_weights = torch_mha(mha)(
+            x,
+            x,
+            x,
+            key_padding_mask=~PADDING.bool(),
+            attn_mask=mask,
+            average_attn_weights=False,
+        )
     assert out.shape == (2, 7, 32) and weights.shape == (2, 4, 7, 7)
     assert (out - ref).abs().max() <= 1e-6
     assert (weights - ref_weights).abs().max() <= 1e-6
@@ -240,9 +279,13 @@ def test_multi_head_attention_parameters_and_errors():
     assert sum(p.numel() for p in mha.parameters()) == 4 * 384 * 384 + 4 * 384
     with pytest.raises(ValueError, match="divisible by the number of heads h=5"):
         MultiHeadAttention(384, 5)
-    with pytest.raises(ValueError, match=r"x: expected shape \(\*, \*, 384\).*found \(2, 5, 100\)"):
+    with pytest.raises(
+        ValueError, match=r"x: expected shape \(\*, \*, 384\).*found \(2, 5, 100\)"
+    ):
         mha(torch.randn(2, 5, 100))
-    with pytest.raises(ValueError, match=r"memory: expected shape \(2, \*, 384\).*found \(3, 5, 384\)"):
+    with pytest.raises(
+        ValueError, match=r"memory: expected shape \(2, \*, 384\).*found \(3, 5, 384\)"
+    ):
         mha(torch.randn(2, 5, 384), torch.randn(3, 5, 384))
 
 
@@ -254,14 +297,18 @@ def test_sinusoidal_positions_values():
     assert pe.shape == (50, 8) and pe.dtype == torch.float32
     assert pe[0].tolist() == [0.0, 1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0]
     # position 3, pair i = 1: frequency 10000^(-2/8) = 0.1
-    assert pe[3, 2].item() == pytest.approx(math.sin(0.3)) and pe[3, 3].item() == pytest.approx(math.cos(0.3))
+    assert pe[3, 2].item() == pytest.approx(math.sin(0.3)) and pe[
+        3, 3
+    ].item() == pytest.approx(math.cos(0.3))
     assert pe.abs().max() <= 1.0
 
 
 def test_sinusoidal_dot_products_depend_only_on_the_offset():
     pe = sinusoidal_positions(64, 16, dtype=torch.float64)
     gram = pe @ pe.T
-    assert torch.allclose(gram[3, 10], gram[20, 27]) and torch.allclose(gram[10, 3], gram[3, 10])
+    assert torch.allclose(gram[3, 10], gram[20, 27]) and torch.allclose(
+        gram[10, 3], gram[3, 10]
+    )
 
 
 def test_sinusoidal_positions_dtype_device_and_errors():
@@ -279,7 +326,9 @@ def test_feed_forward_is_the_formula(activation):
     ffn = FeedForward(8, 32, activation=activation)
     x = torch.randn(2, 3, 8)
     act = F.gelu if activation == "gelu" else F.relu
-    expected = act(x @ ffn.w_1.weight.T + ffn.w_1.bias) @ ffn.w_2.weight.T + ffn.w_2.bias
+    expected = (
+        act(x @ ffn.w_1.weight.T + ffn.w_1.bias) @ ffn.w_2.weight.T + ffn.w_2.bias
+    )
     assert torch.allclose(ffn(x), expected, atol=1e-6)
     with pytest.raises(ValueError, match="unknown activation 'tanh'"):
         FeedForward(8, 32, activation="tanh")
@@ -289,11 +338,29 @@ def test_feed_forward_is_the_formula(activation):
 def test_encoder_block_equals_torch_transformer_encoder_layer(activation):
     torch.manual_seed(0)
     ours = EncoderBlock(32, 4, 64, activation=activation).eval()
-    theirs = torch.nn.TransformerEncoderLayer(32, 4, 64, dropout=0.0, activation=activation, batch_first=True).eval()
+    theirs = torch.nn.TransformerEncoderLayer(
+        32, 4, 64, dropout=0.0, activation=activation, batch_first=True
+    ).eval()
     with torch.no_grad():
         a = theirs.self_attn
-        a.in_proj_weight.copy_(torch.cat([ours.attention.w_q.weight, ours.attention.w_k.weight, ours.attention.w_v.weight]))
-        a.in_proj_bias.copy_(torch.cat([ours.attention.w_q.bias, ours.attention.w_k.bias, ours.attention.w_v.bias]))
+        a.in_proj_weight.copy_(
+            torch.cat(
+                [
+                    ours.attention.w_q.weight,
+                    ours.attention.w_k.weight,
+                    ours.attention.w_v.weight,
+                ]
+            )
+        )
+        a.in_proj_bias.copy_(
+            torch.cat(
+                [
+                    ours.attention.w_q.bias,
+                    ours.attention.w_k.bias,
+                    ours.attention.w_v.bias,
+                ]
+            )
+        )
         a.out_proj.load_state_dict(ours.attention.w_o.state_dict())
         theirs.linear1.load_state_dict(ours.ffn.w_1.state_dict())
         theirs.linear2.load_state_dict(ours.ffn.w_2.state_dict())
@@ -303,7 +370,8 @@ def test_encoder_block_equals_torch_transformer_encoder_layer(activation):
         out, weights = ours(x, padding_mask=PADDING)
         ref = theirs(x, src_key_padding_mask=~PADDING.bool())
     assert weights.shape == (2, 4, 7, 7)
-    assert (out - ref)[PADDING.bool()].abs().max() <= 1e-5  # torch may zero the padded rows
+    # torch may zero the padded rows
+    assert (out - ref)[PADDING.bool()].abs().max() <= 1e-5
 
 
 def test_encoder_block_dropout_only_in_training():
@@ -323,10 +391,15 @@ def test_encoder_block_padding_and_causality():
     x2 = x.clone()
     x2[1, 4:] = 9.0  # change only the padding of sequence 1
     with torch.no_grad():
-        assert torch.allclose(block(x, padding_mask=PADDING)[0][1, :4], block(x2, padding_mask=PADDING)[0][1, :4])
+        assert torch.allclose(
+            block(x, padding_mask=PADDING)[0][1, :4],
+            block(x2, padding_mask=PADDING)[0][1, :4],
+        )
         x3 = x.clone()
         x3[:, 5] = 9.0  # change a future token
-        assert torch.equal(block(x, causal=True)[0][:, :5], block(x3, causal=True)[0][:, :5])
+        assert torch.equal(
+            block(x, causal=True)[0][:, :5], block(x3, causal=True)[0][:, :5]
+        )
         assert not torch.allclose(block(x)[0][:, :5], block(x3)[0][:, :5])
 
 
@@ -335,12 +408,20 @@ def test_encoder_block_padding_and_causality():
 
 @pytest.fixture(scope="module")
 def tiny_bert():
-    """A randomly initialised 2-layer BERT (no download), and its outputs on a padded batch."""
+    """A randomly initialised 2-layer BERT (no download), and its outputs on a padded
+    batch."""
     from transformers import BertConfig, BertModel
 
     torch.manual_seed(0)
-    config = BertConfig(vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-                        intermediate_size=64, max_position_embeddings=16, layer_norm_eps=1e-12)
+    config = BertConfig(
+        vocab_size=100,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=64,
+        max_position_embeddings=16,
+        layer_norm_eps=1e-12,
+    )
     model = BertModel(config, add_pooling_layer=False).eval()
     ids = torch.randint(5, 100, (2, 7))
     with torch.no_grad():
@@ -353,7 +434,9 @@ def test_from_bert_layer_reproduces_every_layer(tiny_bert):
     real = PADDING.bool()
     for i, layer in enumerate(model.encoder.layer):
         block = from_bert_layer(layer)
-        assert not block.training and block.norm_2.eps == 1e-12 and block.attention.h == 4
+        assert (
+            not block.training and block.norm_2.eps == 1e-12 and block.attention.h == 4
+        )
         with torch.no_grad():
             ours, _ = block(out.hidden_states[i], padding_mask=PADDING)
         assert (ours - out.hidden_states[i + 1])[real].abs().max() <= 1e-5
@@ -364,7 +447,10 @@ def test_from_bert_layer_follows_dtype(tiny_bert):
     block = from_bert_layer(model.encoder.layer[0].double())
     model.encoder.layer[0].float()
     assert block.attention.w_q.weight.dtype == torch.float64
-    assert torch.equal(block.attention.w_q.weight.float(), model.encoder.layer[0].attention.self.query.weight)
+    assert torch.equal(
+        block.attention.w_q.weight.float(),
+        model.encoder.layer[0].attention.self.query.weight,
+    )
 
 
 def test_a_boolean_mask_hides_exactly_its_keys_and_combines_with_causal():
@@ -373,8 +459,12 @@ def test_a_boolean_mask_hides_exactly_its_keys_and_combines_with_causal():
     segment = torch.tensor([0, 0, 1, 1, 1])
     same = segment[:, None] == segment[None, :]  # two examples packed in one row
     _, weights = scaled_dot_product_attention(q, k, v, causal=True, mask=same)
-    assert torch.all(weights[..., ~(same & torch.ones(5, 5, dtype=torch.bool).tril())] == 0)
+    assert torch.all(
+        weights[..., ~(same & torch.ones(5, 5, dtype=torch.bool).tril())] == 0
+    )
     # each block equals attention over that example alone
-    alone, _ = scaled_dot_product_attention(q[..., 2:, :], k[..., 2:, :], v[..., 2:, :], causal=True)
+    alone, _ = scaled_dot_product_attention(
+        q[..., 2:, :], k[..., 2:, :], v[..., 2:, :], causal=True
+    )
     together, _ = scaled_dot_product_attention(q, k, v, causal=True, mask=same)
     assert torch.allclose(together[..., 2:, :], alone, atol=1e-6)

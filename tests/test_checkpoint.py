@@ -1,7 +1,7 @@
 """Tests for tutorialkit.checkpoint: weight files, random states, and what a run keeps.
 
-Resuming a whole run to the same weights is tested through ``train(..., resume=True)`` in
-test_train.py; here each piece is tested on its own.
+Resuming a whole run to the same weights is tested through ``train(..., resume=True)``
+in test_train.py; here each piece is tested on its own.
 """
 
 from __future__ import annotations
@@ -15,18 +15,32 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from tutorialkit.checkpoint import Checkpoints, capture_rng, load_weights, restore_rng, save_weights
+from tutorialkit.checkpoint import (
+    Checkpoints,
+    capture_rng,
+    load_weights,
+    restore_rng,
+    save_weights,
+)
 from tutorialkit.optim import lr_scheduler
 from tutorialkit.train import History, TrainConfig
 
 
 def tiny_masked_lm():
-    """A 2-layer BERT of width 32 whose output layer shares the input embedding matrix."""
+    """A 2-layer BERT of width 32 whose output layer shares the input embedding
+    matrix."""
     from transformers import BertConfig, BertForMaskedLM
 
-    return BertForMaskedLM(BertConfig(vocab_size=50, hidden_size=32, num_hidden_layers=2,
-                                      num_attention_heads=2, intermediate_size=64,
-                                      max_position_embeddings=32))
+    return BertForMaskedLM(
+        BertConfig(
+            vocab_size=50,
+            hidden_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            intermediate_size=64,
+            max_position_embeddings=32,
+        )
+    )
 
 
 def test_save_and_load_weights_with_tied_embeddings(tmp_path):
@@ -35,8 +49,15 @@ def test_save_and_load_weights_with_tied_embeddings(tmp_path):
     path = save_weights(model, tmp_path / "w")
     assert path.name == "model.safetensors"
     load_weights(fresh, tmp_path / "w")
-    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), fresh.state_dict().values()))
-    assert fresh.cls.predictions.decoder.weight is fresh.bert.embeddings.word_embeddings.weight  # still tied
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(model.state_dict().values(), fresh.state_dict().values())
+    )
+    # still tied
+    assert (
+        fresh.cls.predictions.decoder.weight
+        is fresh.bert.embeddings.word_embeddings.weight
+    )
     with pytest.raises(RuntimeError):
         load_weights(nn.Linear(2, 2), tmp_path / "w")  # another architecture
     with pytest.raises(FileNotFoundError, match="no weights at"):
@@ -45,11 +66,18 @@ def test_save_and_load_weights_with_tied_embeddings(tmp_path):
 
 def test_capture_and_restore_rng_repeat_every_generator():
     generator = torch.Generator().manual_seed(3)
-    loader = DataLoader(list(range(10)), batch_size=5, shuffle=True, generator=generator)
+    loader = DataLoader(
+        list(range(10)), batch_size=5, shuffle=True, generator=generator
+    )
     state = json.loads(json.dumps(capture_rng(loader)))  # survives JSON
 
     def draw():
-        return random.random(), np.random.rand(), torch.rand(1).item(), [b.tolist() for b in loader]
+        return (
+            random.random(),
+            np.random.rand(),
+            torch.rand(1).item(),
+            [b.tolist() for b in loader],
+        )
 
     first = draw()
     restore_rng(state, loader)
@@ -59,14 +87,19 @@ def test_capture_and_restore_rng_repeat_every_generator():
 
 
 def checkpoints(model: nn.Module, loader, **config) -> Checkpoints:
-    """A Checkpoints object for ``model`` with an AdamW, a constant schedule and no scaler."""
+    """A Checkpoints object for ``model`` with an AdamW, a constant schedule and no
+    scaler."""
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
     scheduler = lr_scheduler(optimizer, "constant")
     scaler = torch.amp.GradScaler("cpu", enabled=False)
-    return Checkpoints(TrainConfig(**config), model, optimizer, scheduler, scaler, loader)
+    return Checkpoints(
+        TrainConfig(**config), model, optimizer, scheduler, scaler, loader
+    )
 
 
-def test_without_a_folder_the_best_weights_stay_in_memory_and_nothing_is_written(tmp_path, monkeypatch):
+def test_without_a_folder_the_best_weights_stay_in_memory_and_nothing_is_written(
+    tmp_path, monkeypatch
+):
     monkeypatch.chdir(tmp_path)
     model = nn.Linear(3, 2)
     run = checkpoints(model, DataLoader(list(range(4)), batch_size=2))
@@ -83,31 +116,65 @@ def test_without_a_folder_the_best_weights_stay_in_memory_and_nothing_is_written
 
 def test_with_a_folder_the_best_weights_and_their_scores_go_to_best(tmp_path):
     model = nn.Linear(3, 2)
-    run = checkpoints(model, DataLoader(list(range(4)), batch_size=2), output_dir=tmp_path)
+    run = checkpoints(
+        model, DataLoader(list(range(4)), batch_size=2), output_dir=tmp_path
+    )
     run.save_best({"step": 4, "f1": 0.5})
-    assert json.loads((tmp_path / "best" / "metrics.json").read_text()) == {"step": 4, "f1": 0.5}
+    assert json.loads((tmp_path / "best" / "metrics.json").read_text()) == {
+        "step": 4,
+        "f1": 0.5,
+    }
     assert (tmp_path / "best" / "model.safetensors").exists()
 
 
 def test_steps_group_the_batches_and_the_last_group_of_an_epoch_may_be_short():
-    run = checkpoints(nn.Linear(1, 1), DataLoader(list(range(10)), batch_size=2), grad_accum_steps=2)
-    groups = [(epoch, end, [b.tolist() for b in batches]) for epoch, end, batches in run.steps(6)]
-    assert groups[:3] == [(0, 2, [[0, 1], [2, 3]]), (0, 4, [[4, 5], [6, 7]]), (0, 5, [[8, 9]])]
+    run = checkpoints(
+        nn.Linear(1, 1), DataLoader(list(range(10)), batch_size=2), grad_accum_steps=2
+    )
+    groups = [
+        (epoch, end, [b.tolist() for b in batches])
+        for epoch, end, batches in run.steps(6)
+    ]
+    assert groups[:3] == [
+        (0, 2, [[0, 1], [2, 3]]),
+        (0, 4, [[4, 5], [6, 7]]),
+        (0, 5, [[8, 9]]),
+    ]
     assert len(groups) == 6 and groups[3][0] == 1
 
 
-@pytest.mark.parametrize("step, evaluated, finished, written", [
-    (3, False, False, True),  # every save_every=3 steps
-    (2, True, False, False),  # an evaluation does not count when save_every is given
-    (4, False, True, True),  # the last step always
-])
-def test_the_resumable_checkpoint_is_written_when_it_is_due(tmp_path, step, evaluated, finished, written):
+@pytest.mark.parametrize(
+    "step, evaluated, finished, written",
+    [
+        (3, False, False, True),  # every save_every=3 steps
+        (
+            2,
+            True,
+            False,
+            False,
+        ),  # an evaluation does not count when save_every is given
+        (4, False, True, True),  # the last step always
+    ],
+)
+def test_the_resumable_checkpoint_is_written_when_it_is_due(
+    tmp_path, step, evaluated, finished, written
+):
     model = nn.Linear(3, 2)
-    run = checkpoints(model, DataLoader(list(range(20)), batch_size=2), output_dir=tmp_path, save_every=3)
+    run = checkpoints(
+        model,
+        DataLoader(list(range(20)), batch_size=2),
+        output_dir=tmp_path,
+        save_every=3,
+    )
     evals = [{"step": step}] if evaluated else []
     history = History(train=[{"step": s} for s in range(1, step + 1)], evals=evals)
     run.save_if_due(history, 0, step, finished=finished)
     assert (tmp_path / "last" / "state.json").exists() == written
     if written:
         state = json.loads((tmp_path / "last" / "state.json").read_text())
-        assert (state["step"], state["epoch"], state["batches_done"], state["finished"]) == (step, 0, step, finished)
+        assert (
+            state["step"],
+            state["epoch"],
+            state["batches_done"],
+            state["finished"],
+        ) == (step, 0, step, finished)

@@ -1,4 +1,5 @@
-"""python -m tutorialkit: train ner, train classify and predict on small files, run in-process on a tiny BERT."""
+"""python -m tutorialkit: train ner, train classify and predict on small files, run
+in-process on a tiny BERT."""
 
 import contextlib
 import io
@@ -17,15 +18,20 @@ from tutorialkit.apps import split_words
 from tutorialkit.deploy import load_bundle, save_bundle
 from tutorialkit.resources import load_tokenizer, packaged_path
 
-NAMES, CITIES = ["John", "Mary", "Ahmed", "Li", "Olga"], ["Paris", "London", "New York", "Lima"]
+NAMES, CITIES = (
+    ["John", "Mary", "Ahmed", "Li", "Olga"],
+    ["Paris", "London", "New York", "Lima"],
+)
 TEXTS = ["Olga  moved to New York, then Lima!", "", "Li met José in São Paulo"]
 
 
 def tagged_sentence(i: int) -> list[tuple[str, str]]:
-    """'NAME lives in CITY' with its IOB2 tags; the sentences cycle through the names and cities."""
+    """'NAME lives in CITY' with its IOB2 tags; the sentences cycle through the names
+    and cities."""
     city = CITIES[i % len(CITIES)].split()
     return [(NAMES[i % len(NAMES)], "B-PER"), ("lives", "O"), ("in", "O")] + [
-        (word, "I-LOC" if j else "B-LOC") for j, word in enumerate(city)]
+        (word, "I-LOC" if j else "B-LOC") for j, word in enumerate(city)
+    ]
 
 
 def run(argv: list[str]) -> tuple[int, str]:
@@ -43,27 +49,39 @@ def tokenizer():
 
 @pytest.fixture(scope="module")
 def pretrained(tokenizer, tmp_path_factory):
-    """A folder like a Hub checkout: a tiny random BERT without a head, and the MiniLM tokenizer."""
+    """A folder like a Hub checkout: a tiny random BERT without a head, and the MiniLM
+    tokenizer."""
     folder = tmp_path_factory.mktemp("pretrained")
-    tiny_bert(BertModel, tokenizer, {0: "LABEL_0", 1: "LABEL_1"}).save_pretrained(folder)
+    tiny_bert(BertModel, tokenizer, {0: "LABEL_0", 1: "LABEL_1"}).save_pretrained(
+        folder
+    )
     tokenizer.save_pretrained(folder)
     return folder
 
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
-    """Small files in the formats readers bring: CoNLL-2003 (4 columns, -DOCSTART-), WNUT-style tabs, CSV, TSV."""
+    """Small files in the formats readers bring: CoNLL-2003 (4 columns, -DOCSTART-),
+    WNUT-style tabs, CSV, TSV."""
     folder = tmp_path_factory.mktemp("data")
     conll = ["-DOCSTART- -X- -X- O", ""]
     for i in range(20):
         conll += [f"{word} NNP B-NP {tag}" for word, tag in tagged_sentence(i)] + [""]
     (folder / "train.conll").write_text("\n".join(conll))
-    (folder / "dev.tsv.conll").write_text("\n\n".join("\n".join(f"{w}\t{t}" for w, t in tagged_sentence(i))
-                                                      for i in range(3, 7)) + "\n")
-    rows = ['sentence,label'] + [f'"A {w} film,\nsaid the\nreview.",{"positive" if i % 2 else "negative"}'
-                                 for i, w in enumerate(["great", "dull", "fine", "bad"] * 5)]
+    (folder / "dev.tsv.conll").write_text(
+        "\n\n".join(
+            "\n".join(f"{w}\t{t}" for w, t in tagged_sentence(i)) for i in range(3, 7)
+        )
+        + "\n"
+    )
+    rows = ["sentence,label"] + [
+        f'"A {w} film,\nsaid the\nreview.",{"positive" if i % 2 else "negative"}'
+        for i, w in enumerate(["great", "dull", "fine", "bad"] * 5)
+    ]
     (folder / "train.csv").write_text("\n".join(rows) + "\n")
-    (folder / "dev.tsv").write_text("sentence\tlabel\na fine film\tpositive\na dull, bad film\tnegative\n")
+    (folder / "dev.tsv").write_text(
+        "sentence\tlabel\na fine film\tpositive\na dull, bad film\tnegative\n"
+    )
     (folder / "texts.txt").write_text("\n".join(TEXTS) + "\n")
     return folder
 
@@ -72,8 +90,26 @@ def data(tmp_path_factory):
 def ner_run(pretrained, data, tmp_path_factory):
     """train ner for one epoch, without --dev: (exit status, stdout, out folder)."""
     out = tmp_path_factory.mktemp("ner_run")
-    status, printed = run(["train", "ner", "--train", data / "train.conll", "--model", pretrained, "--out", out,
-                           "--epochs", 1, "--lr", 1e-3, "--batch-size", 4, "--max-length", 32])
+    status, printed = run(
+        [
+            "train",
+            "ner",
+            "--train",
+            data / "train.conll",
+            "--model",
+            pretrained,
+            "--out",
+            out,
+            "--epochs",
+            1,
+            "--lr",
+            1e-3,
+            "--batch-size",
+            4,
+            "--max-length",
+            32,
+        ]
+    )
     return status, printed, out
 
 
@@ -81,20 +117,30 @@ def test_train_ner_writes_a_bundle_and_metrics(ner_run):
     status, printed, out = ner_run
     assert status == 0
     assert "no --dev: holding out 2 of the 20 examples" in printed
-    assert re.search(r"micro avg +[\d.]+ +[\d.]+ +[\d.]+ +\d+", printed)  # the dev report table
+    # the dev report table
+    assert re.search(r"micro avg +[\d.]+ +[\d.]+ +[\d.]+ +\d+", printed)
     metrics = json.loads((out / "metrics.json").read_text())
-    assert (metrics["task"], metrics["n_train"], metrics["n_dev"], metrics["max_length"]) == ("ner", 18, 2, 32)
+    assert (
+        metrics["task"],
+        metrics["n_train"],
+        metrics["n_dev"],
+        metrics["max_length"],
+    ) == ("ner", 18, 2, 32)
     assert metrics["best"]["f1"] == metrics["dev_report"]["micro avg"]["f1"]
     bundle = load_bundle(out, device="cpu")
     assert (bundle.task, bundle.max_length) == ("ner", 32)
     assert set(bundle.id2label.values()) == {"O", "B-PER", "I-PER", "B-LOC", "I-LOC"}
-    assert not any(p.name.startswith("checkpoints-") for p in out.iterdir())  # training state is not shipped
+    # training state is not shipped
+    assert not any(p.name.startswith("checkpoints-") for p in out.iterdir())
 
 
 def test_predict_with_the_trained_bundle(ner_run, data):
-    status, printed = run(["predict", "--model", ner_run[2], "--input", data / "texts.txt"])
+    status, printed = run(
+        ["predict", "--model", ner_run[2], "--input", data / "texts.txt"]
+    )
     answers = [json.loads(line) for line in printed.splitlines()]
-    assert status == 0 and [a["line"] for a in answers] == [1, 3]  # the blank line 2 is skipped, not shifted
+    # the blank line 2 is skipped, not shifted
+    assert status == 0 and [a["line"] for a in answers] == [1, 3]
     for answer in answers:
         assert set(answer) == {"line", "text", "entities"}
         for entity in answer["entities"]:
@@ -103,27 +149,53 @@ def test_predict_with_the_trained_bundle(ner_run, data):
 
 @pytest.fixture(scope="module")
 def every_word_a_person(tokenizer, tmp_path_factory):
-    """A bundle whose tagger says B-PER for every word: each word is an entity, so every offset gets checked."""
+    """A bundle whose tagger says B-PER for every word: each word is an entity, so every
+    offset gets checked."""
     model = tiny_bert(BertForTokenClassification, tokenizer, NER_LABELS)
     with torch.no_grad():
         model.classifier.bias.copy_(torch.tensor([0.0, 0.0, 0.0, 100.0, 0.0]))
-    return save_bundle(model, tokenizer, tmp_path_factory.mktemp("persons"), task="ner", max_length=32)
+    return save_bundle(
+        model, tokenizer, tmp_path_factory.mktemp("persons"), task="ner", max_length=32
+    )
 
 
 def test_predict_ner_offsets_index_the_input(every_word_a_person, data):
-    status, printed = run(["predict", "--model", every_word_a_person, "--input", data / "texts.txt"])
+    status, printed = run(
+        ["predict", "--model", every_word_a_person, "--input", data / "texts.txt"]
+    )
     answers = [json.loads(line) for line in printed.splitlines()]
     assert status == 0 and [a["text"] for a in answers] == [TEXTS[0], TEXTS[2]]
     for answer in answers:
         entities = answer["entities"]
-        assert [(e["start"], e["end"]) for e in entities] == [(s, e) for _, s, e in split_words(answer["text"])]
-        assert all(answer["text"][e["start"]:e["end"]] == e["text"] and e["label"] == "PER" for e in entities)
-    assert [e["text"] for e in answers[1]["entities"]] == ["Li", "met", "José", "in", "São", "Paulo"]
+        assert [(e["start"], e["end"]) for e in entities] == [
+            (s, e) for _, s, e in split_words(answer["text"])
+        ]
+        assert all(
+            answer["text"][e["start"] : e["end"]] == e["text"] and e["label"] == "PER"
+            for e in entities
+        )
+    assert [e["text"] for e in answers[1]["entities"]] == [
+        "Li",
+        "met",
+        "José",
+        "in",
+        "São",
+        "Paulo",
+    ]
 
 
 def test_predict_tsv_has_a_header_and_one_row_per_entity(every_word_a_person, data):
-    status, printed = run(["predict", "--model", every_word_a_person, "--input", data / "texts.txt",
-                           "--format", "tsv"])
+    status, printed = run(
+        [
+            "predict",
+            "--model",
+            every_word_a_person,
+            "--input",
+            data / "texts.txt",
+            "--format",
+            "tsv",
+        ]
+    )
     rows = [line.split("\t") for line in printed.splitlines()]
     assert status == 0 and rows[0] == ["line", "start", "end", "label", "score", "text"]
     assert len(rows) == 1 + len(split_words(TEXTS[0])) + len(split_words(TEXTS[2]))
@@ -131,35 +203,91 @@ def test_predict_tsv_has_a_header_and_one_row_per_entity(every_word_a_person, da
 
 
 def test_train_and_predict_classify(pretrained, data, tmp_path):
-    status, printed = run(["train", "classify", "--train", data / "train.csv", "--dev", data / "dev.tsv",
-                           "--text-column", "sentence", "--model", pretrained, "--out", tmp_path, "--epochs", 1])
+    status, printed = run(
+        [
+            "train",
+            "classify",
+            "--train",
+            data / "train.csv",
+            "--dev",
+            data / "dev.tsv",
+            "--text-column",
+            "sentence",
+            "--model",
+            pretrained,
+            "--out",
+            tmp_path,
+            "--epochs",
+            1,
+        ]
+    )
     assert status == 0 and "macro avg" in printed
     metrics = json.loads((tmp_path / "metrics.json").read_text())
-    assert (metrics["task"], metrics["n_train"], metrics["n_dev"]) == ("classify", 20, 2)
+    assert (metrics["task"], metrics["n_train"], metrics["n_dev"]) == (
+        "classify",
+        20,
+        2,
+    )
     assert set(metrics["best"]) == {"step", "epoch", "accuracy", "macro_f1"}
-    status, printed = run(["predict", "--model", tmp_path, "--input", data / "texts.txt"])
+    status, printed = run(
+        ["predict", "--model", tmp_path, "--input", data / "texts.txt"]
+    )
     answers = [json.loads(line) for line in printed.splitlines()]
     assert status == 0 and len(answers) == 2
     for answer in answers:
         assert set(answer) == {"line", "text", "label", "score", "probabilities"}
         assert set(answer["probabilities"]) == {"negative", "positive"}
-        assert answer["score"] == answer["probabilities"][answer["label"]] == max(answer["probabilities"].values())
+        assert (
+            answer["score"]
+            == answer["probabilities"][answer["label"]]
+            == max(answer["probabilities"].values())
+        )
 
 
 def test_malformed_conll_is_one_line_with_file_and_line(pretrained, tmp_path, capsys):
     bad = tmp_path / "bad.conll"
     bad.write_text("John\tB-PER\nlives\n")
-    assert cli.main(["train", "ner", "--train", str(bad), "--model", str(pretrained), "--out", str(tmp_path)]) == 2
+    assert (
+        cli.main(
+            [
+                "train",
+                "ner",
+                "--train",
+                str(bad),
+                "--model",
+                str(pretrained),
+                "--out",
+                str(tmp_path),
+            ]
+        )
+        == 2
+    )
     error = capsys.readouterr().err
     assert f"{bad}:2: expected a token and a tag" in error and "Traceback" not in error
     assert error.count("\n") == 1
 
 
-def test_malformed_csv_is_one_line_with_file_and_line(pretrained, data, tmp_path, capsys):
+def test_malformed_csv_is_one_line_with_file_and_line(
+    pretrained, data, tmp_path, capsys
+):
     bad = tmp_path / "bad.csv"
     bad.write_text("sentence,label\ngood film,positive\nbad, film,negative\n")
-    status = cli.main(["train", "classify", "--train", str(data / "train.csv"), "--dev", str(bad),
-                       "--text-column", "sentence", "--model", str(pretrained), "--out", str(tmp_path)])
+    status = cli.main(
+        [
+            "train",
+            "classify",
+            "--train",
+            str(data / "train.csv"),
+            "--dev",
+            str(bad),
+            "--text-column",
+            "sentence",
+            "--model",
+            str(pretrained),
+            "--out",
+            str(tmp_path),
+        ]
+    )
     error = capsys.readouterr().err
     assert status == 2 and f"{bad}:3: expected 2 fields like line 1, found 3" in error
     assert "Traceback" not in error
@@ -168,42 +296,121 @@ def test_malformed_csv_is_one_line_with_file_and_line(pretrained, data, tmp_path
 def test_a_dev_label_unseen_in_training_is_an_error(pretrained, data, tmp_path, capsys):
     dev = tmp_path / "dev.conll"
     dev.write_text("Acme\tB-ORG\nhires\tO\n\nJohn\tB-PER\n")
-    status = cli.main(["train", "ner", "--train", str(data / "train.conll"), "--dev", str(dev),
-                       "--model", str(pretrained), "--out", str(tmp_path / "out")])
+    status = cli.main(
+        [
+            "train",
+            "ner",
+            "--train",
+            str(data / "train.conll"),
+            "--dev",
+            str(dev),
+            "--model",
+            str(pretrained),
+            "--out",
+            str(tmp_path / "out"),
+        ]
+    )
     error = capsys.readouterr().err
-    assert status == 2 and f"'B-ORG' (first in the example at {dev}:1)" in error and "never occur in --train" in error
-    assert not (tmp_path / "out").exists()  # stopped before loading the model or writing anything
+    assert (
+        status == 2
+        and f"'B-ORG' (first in the example at {dev}:1)" in error
+        and "never occur in --train" in error
+    )
+    # stopped before loading the model or writing anything
+    assert not (tmp_path / "out").exists()
 
 
 def test_a_missing_model_says_what_to_pass(data, tmp_path, capsys, monkeypatch):
-    argv = ["train", "ner", "--train", str(data / "train.conll"), "--out", str(tmp_path), "--model"]
+    argv = [
+        "train",
+        "ner",
+        "--train",
+        str(data / "train.conll"),
+        "--out",
+        str(tmp_path),
+        "--model",
+    ]
     assert cli.main(argv + ["./no/such/model"]) == 2
-    assert "--model ./no/such/model: no such folder. Expected a local model folder" in capsys.readouterr().err
+    assert (
+        "--model ./no/such/model: no such folder. Expected a local model folder"
+        in capsys.readouterr().err
+    )
 
-    def unreachable(source, **kwargs):  # what resources.load_tokenizer raises for a Hub id it cannot download
+    # what resources.load_tokenizer raises for a Hub id it cannot download
+    def unreachable(source, **kwargs):
         raise resources.ResourceMissing("could not load") from OSError("offline")
 
     monkeypatch.setattr(resources, "load_tokenizer", unreachable)
     assert cli.main(argv + ["no-such-org/no-such-model"]) == 2
     error = capsys.readouterr().err
-    assert "could not be loaded from the Hugging Face Hub (OSError)" in error and "--model minilm" in error
+    assert (
+        "could not be loaded from the Hugging Face Hub (OSError)" in error
+        and "--model minilm" in error
+    )
 
 
 def test_predict_on_a_folder_that_is_not_a_bundle(pretrained, data, capsys):
-    assert cli.main(["predict", "--model", str(pretrained), "--input", str(data / "texts.txt")]) == 2
-    assert f"{pretrained} is not a tutorialkit bundle: it has no tutorialkit.json" in capsys.readouterr().err
+    assert (
+        cli.main(
+            ["predict", "--model", str(pretrained), "--input", str(data / "texts.txt")]
+        )
+        == 2
+    )
+    assert (
+        f"{pretrained} is not a tutorialkit bundle: it has no tutorialkit.json"
+        in capsys.readouterr().err
+    )
 
 
 def test_bad_options_are_usage_errors(capsys):
     with pytest.raises(SystemExit) as exit_:
-        cli.main(["train", "ner", "--train", "a.conll", "--model", "m", "--out", "o", "--epochs", "0"])
-    assert exit_.value.code == 2 and "expected a number > 0, found 0" in capsys.readouterr().err
-    assert cli.build_parser().parse_args(["train", "classify", "--train", "a", "--model", "m", "--out", "o",
-                                          "--delimiter", "tab"]).delimiter == "\t"
+        cli.main(
+            [
+                "train",
+                "ner",
+                "--train",
+                "a.conll",
+                "--model",
+                "m",
+                "--out",
+                "o",
+                "--epochs",
+                "0",
+            ]
+        )
+    assert (
+        exit_.value.code == 2
+        and "expected a number > 0, found 0" in capsys.readouterr().err
+    )
+    assert (
+        cli.build_parser()
+        .parse_args(
+            [
+                "train",
+                "classify",
+                "--train",
+                "a",
+                "--model",
+                "m",
+                "--out",
+                "o",
+                "--delimiter",
+                "tab",
+            ]
+        )
+        .delimiter
+        == "\t"
+    )
 
 
 def test_help_runs_as_a_module():
-    result = subprocess.run([sys.executable, "-m", "tutorialkit", "--help"], capture_output=True, text=True,
-                            timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "tutorialkit", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0
-    assert "python -m tutorialkit" in result.stdout and "{train,predict}" in result.stdout
+    assert (
+        "python -m tutorialkit" in result.stdout and "{train,predict}" in result.stdout
+    )

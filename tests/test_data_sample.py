@@ -1,4 +1,5 @@
-"""tutorialkit.data.sample_and_split: the shared, seeded sample-then-split of the sentiment chapters."""
+"""tutorialkit.data.sample_and_split: the shared, seeded sample-then-split of the
+sentiment chapters."""
 
 import random
 from collections import Counter
@@ -16,9 +17,12 @@ def by_label(row):
 
 def test_sample_and_split_is_the_sample_then_the_stratified_split():
     parts = sample_and_split(ROWS, 200, (0.6, 0.1, 0.3), seed=3, stratify=by_label)
-    expected = split_dataset(random.Random(3).sample(ROWS, 200), (0.6, 0.1, 0.3), seed=3, stratify=by_label)
+    expected = split_dataset(
+        random.Random(3).sample(ROWS, 200), (0.6, 0.1, 0.3), seed=3, stratify=by_label
+    )
     assert parts == expected
-    assert [len(p) for p in parts] == pytest.approx([120, 20, 60], abs=3)  # within one row per class
+    # within one row per class
+    assert [len(p) for p in parts] == pytest.approx([120, 20, 60], abs=3)
     drawn = [r.text for p in parts for r in p]
     assert len(set(drawn)) == 200  # every sampled row in exactly one part
     train, _, test = parts
@@ -27,7 +31,9 @@ def test_sample_and_split_is_the_sample_then_the_stratified_split():
 
 
 def test_sample_and_split_depends_on_the_seed_and_takes_everything_with_none():
-    assert sample_and_split(ROWS, 100, seed=0)[2] != sample_and_split(ROWS, 100, seed=1)[2]
+    assert (
+        sample_and_split(ROWS, 100, seed=0)[2] != sample_and_split(ROWS, 100, seed=1)[2]
+    )
     assert sum(len(p) for p in sample_and_split(ROWS, None, seed=0)) == len(ROWS)
 
 
@@ -40,7 +46,7 @@ def test_sample_and_split_rejects_impossible_sizes(n):
 def test_length_grouped_batches_cover_every_index_once_with_little_padding():
     import torch
 
-    from tutorialkit.data import LengthGroupedBatches
+    from tutorialkit.batching import LengthGroupedBatches
 
     lengths = [(i * 37) % 61 + 1 for i in range(203)]
     sampler = LengthGroupedBatches(lengths, batch_size=8, group=4)
@@ -52,7 +58,10 @@ def test_length_grouped_batches_cover_every_index_once_with_little_padding():
     padded = sum(max(lengths[i] for i in b) * len(b) for b in batches)
     torch.manual_seed(0)
     shuffled = torch.randperm(203).tolist()
-    random_padded = sum(max(lengths[i] for i in shuffled[s:s + 8]) * len(shuffled[s:s + 8]) for s in range(0, 203, 8))
+    random_padded = sum(
+        max(lengths[i] for i in shuffled[s : s + 8]) * len(shuffled[s : s + 8])
+        for s in range(0, 203, 8)
+    )
     assert padded < 0.8 * random_padded
     torch.manual_seed(0)
     assert list(sampler) == batches  # the global seed fixes the order ...

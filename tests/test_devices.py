@@ -1,16 +1,22 @@
 """Every package helper that feeds a model sends its tensors to the model's device.
 
-CI has no GPU, so a helper that builds its tensors on the CPU and forgets to move them would pass
-every CPU test and fail in Colab. Here the model lives on PyTorch's ``meta`` device (no data, any
-size) and a forward pre-hook records the devices of the tensors the helper passed in, then stops
-the call: each helper must have moved its inputs to ``meta`` before the model's first forward.
-(The training loop is not covered here: ``torch.autocast`` has no meta device. It moves each
-batch with the model in one place, ``train._to_device``.)
+CI has no GPU, so a helper that builds its tensors on the CPU and forgets to move them
+would pass every CPU test and fail in Colab. Here the model lives on PyTorch's ``meta``
+device (no data, any size) and a forward pre-hook records the devices of the tensors the
+helper passed in, then stops the call: each helper must have moved its inputs to
+``meta`` before the model's first forward. (The training loop is not covered here:
+``torch.autocast`` has no meta device. It moves each batch with the model in one place,
+``train._to_device``.)
 """
 
 import pytest
 import torch
-from transformers import BertConfig, BertForMaskedLM, BertForSequenceClassification, BertForTokenClassification
+from transformers import (
+    BertConfig,
+    BertForMaskedLM,
+    BertForSequenceClassification,
+    BertForTokenClassification,
+)
 
 from tutorialkit.apps import NerPipeline, SentimentPipeline
 from tutorialkit.embeddings import encode
@@ -30,9 +36,16 @@ class ReachedForward(Exception):
 
 
 def on_meta(model_class, tokenizer, **config):
-    """A small BERT of ``model_class`` on the meta device, whose forward records its input devices."""
-    bert = BertConfig(vocab_size=len(tokenizer), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                      intermediate_size=32, **config)
+    """A small BERT of ``model_class`` on the meta device, whose forward records its
+    input devices."""
+    bert = BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        **config,
+    )
     with torch.device("meta"):
         model = model_class(bert)
     model.seen = []
@@ -55,15 +68,21 @@ def inputs_followed_the_model(model, call) -> bool:
 def test_predict_tags_and_the_ner_pipeline(tokenizer):
     model = on_meta(BertForTokenClassification, tokenizer, num_labels=3)
     id2label = {0: "O", 1: "B-PER", 2: "I-PER"}
-    assert inputs_followed_the_model(model, lambda: predict_tags(model, tokenizer, [["Ada", "Lovelace"]], id2label))
+    assert inputs_followed_the_model(
+        model, lambda: predict_tags(model, tokenizer, [["Ada", "Lovelace"]], id2label)
+    )
     model.seen.clear()
     pipeline = NerPipeline(model, tokenizer, id2label, max_length=32)
-    assert inputs_followed_the_model(model, lambda: pipeline(["Ada Lovelace wrote programs."]))
+    assert inputs_followed_the_model(
+        model, lambda: pipeline(["Ada Lovelace wrote programs."])
+    )
 
 
 def test_sentiment_pipeline(tokenizer):
     model = on_meta(BertForSequenceClassification, tokenizer, num_labels=2)
-    pipeline = SentimentPipeline(model, tokenizer, {0: "negative", 1: "positive"}, max_length=32)
+    pipeline = SentimentPipeline(
+        model, tokenizer, {0: "negative", 1: "positive"}, max_length=32
+    )
     assert inputs_followed_the_model(model, lambda: pipeline(["a fine film"]))
 
 
@@ -71,11 +90,16 @@ def test_sentence_vectors(tokenizer):
     from transformers import BertModel
 
     model = on_meta(BertModel, tokenizer)
-    assert inputs_followed_the_model(model, lambda: encode(model, tokenizer, ["a fine film", "a bad one"]))
+    assert inputs_followed_the_model(
+        model, lambda: encode(model, tokenizer, ["a fine film", "a bad one"])
+    )
 
 
 def test_masked_accuracy(tokenizer):
     model = on_meta(BertForMaskedLM, tokenizer)
-    batch = {"input_ids": torch.tensor([[101, 103, 102]]), "attention_mask": torch.ones(1, 3, dtype=torch.long),
-             "labels": torch.tensor([[-100, 7, -100]])}
+    batch = {
+        "input_ids": torch.tensor([[101, 103, 102]]),
+        "attention_mask": torch.ones(1, 3, dtype=torch.long),
+        "labels": torch.tensor([[-100, 7, -100]]),
+    }
     assert inputs_followed_the_model(model, lambda: masked_accuracy(model, [batch]))

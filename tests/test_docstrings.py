@@ -1,4 +1,5 @@
-"""Every public function and class of tutorialkit has a docstring (the API reference is built from them)."""
+"""Every public function and class of tutorialkit has a docstring (the API reference is
+built from them)."""
 
 import importlib
 import inspect
@@ -8,18 +9,24 @@ import pytest
 
 import tutorialkit
 
-MODULES = [importlib.import_module(f"tutorialkit.{m.name}") for m in pkgutil.iter_modules(tutorialkit.__path__)]
+MODULES = [
+    importlib.import_module(f"tutorialkit.{m.name}")
+    for m in pkgutil.iter_modules(tutorialkit.__path__)
+]
 
 
 def _public(module):
     for name, obj in vars(module).items():
-        if not name.startswith("_") and (inspect.isfunction(obj) or inspect.isclass(obj)):
+        if not name.startswith("_") and (
+            inspect.isfunction(obj) or inspect.isclass(obj)
+        ):
             if obj.__module__ == module.__name__:
                 yield name, obj
 
 
 def _own_docstring(name, obj) -> bool:
-    """A docstring written for obj: not inherited, not the signature dataclasses put there."""
+    """A docstring written for obj: not inherited, not the signature dataclasses put
+    there."""
     doc = obj.__dict__.get("__doc__") if inspect.isclass(obj) else obj.__doc__
     return bool(doc and doc.strip()) and not doc.startswith(f"{name}(")
 
@@ -27,7 +34,9 @@ def _own_docstring(name, obj) -> bool:
 @pytest.mark.parametrize("module", MODULES, ids=lambda m: m.__name__)
 def test_public_api_is_documented(module):
     assert inspect.getdoc(module), f"{module.__name__} has no module docstring"
-    undocumented = [name for name, obj in _public(module) if not _own_docstring(name, obj)]
+    undocumented = [
+        name for name, obj in _public(module) if not _own_docstring(name, obj)
+    ]
     assert not undocumented, f"{module.__name__}: no docstring on {undocumented}"
 
 

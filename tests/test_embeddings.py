@@ -14,7 +14,9 @@ def test_mean_pool_ignores_padding():
 
 
 def test_mean_pool_shape_mismatch_is_explained():
-    with pytest.raises(ValueError, match=r"hidden is \(1, 3, 2\) but attention_mask is \(1, 4\)"):
+    with pytest.raises(
+        ValueError, match=r"hidden is \(1, 3, 2\) but attention_mask is \(1, 4\)"
+    ):
         mean_pool(torch.zeros(1, 3, 2), torch.ones(1, 4))
 
 
@@ -26,10 +28,17 @@ def minilm():
 
 def test_encode_does_not_depend_on_batching(minilm):
     model, tokenizer = minilm
-    texts = ["a short one", "a much longer sentence that forces padding in its batch", "ok", "bank"]
+    texts = [
+        "a short one",
+        "a much longer sentence that forces padding in its batch",
+        "ok",
+        "bank",
+    ]
     one_by_one = encode(model, tokenizer, texts, batch_size=1, progress=False)
     together = encode(model, tokenizer, texts, batch_size=4, progress=False)
-    in_pairs_unsorted = encode(model, tokenizer, texts, batch_size=2, sort_by_length=False, progress=False)
+    in_pairs_unsorted = encode(
+        model, tokenizer, texts, batch_size=2, sort_by_length=False, progress=False
+    )
     assert one_by_one.shape == (4, 384)
     torch.testing.assert_close(one_by_one, together, atol=1e-5, rtol=1e-4)
     torch.testing.assert_close(one_by_one, in_pairs_unsorted, atol=1e-5, rtol=1e-4)
@@ -40,7 +49,9 @@ def test_encode_keeps_the_input_order_when_sorting(minilm):
     texts = ["a much longer sentence than the others here", "short", "a medium one"]
     sorted_run = encode(model, tokenizer, texts, batch_size=1, progress=False)
     for row, text in enumerate(texts):
-        torch.testing.assert_close(sorted_run[row], encode(model, tokenizer, [text], progress=False)[0])
+        torch.testing.assert_close(
+            sorted_run[row], encode(model, tokenizer, [text], progress=False)[0]
+        )
 
 
 def test_encode_rejects_a_single_string(minilm):

@@ -46,13 +46,17 @@ def test_autocast_dtype_cpu_is_float32():
 
 
 def _bf16_support(native: bool):
-    """A stand-in for torch.cuda.is_bf16_supported on a GPU that emulates bfloat16 when not native."""
+    """A stand-in for torch.cuda.is_bf16_supported on a GPU that emulates bfloat16 when
+    not native."""
     return lambda including_emulation=True: native or including_emulation
 
 
-@pytest.mark.parametrize("native, expected", [(True, torch.bfloat16), (False, torch.float16)])
+@pytest.mark.parametrize(
+    "native, expected", [(True, torch.bfloat16), (False, torch.float16)]
+)
 def test_autocast_dtype_cuda_prefers_native_bfloat16(monkeypatch, native, expected):
-    # A T4 (Colab's GPU) supports bfloat16 only through emulation: it must get float16 + a scaler.
+    # A T4 (Colab's GPU) supports bfloat16 only through emulation: it must get float16 +
+    # a scaler.
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", _bf16_support(native))
     assert env.autocast_dtype("cuda") is expected
 
@@ -110,5 +114,8 @@ def test_setup_and_banner(monkeypatch):
     rt = env.setup(seed=7, device="cpu")
     assert rt.profile == "quick" and rt.seed == 7 and rt.device == torch.device("cpu")
     line = env.banner(rt, model="MiniLM-L6", data="WNUT-16", sizes="200 train")
-    assert line == "[quick: asked for quick] device=cpu amp=float32 | model=MiniLM-L6 | data=WNUT-16 | 200 train"
+    assert line == (
+        "[quick: asked for quick] device=cpu amp=float32 | model=MiniLM-L6 | "
+        "data=WNUT-16 | 200 train"
+    )
     assert "\n" not in line

@@ -1,18 +1,35 @@
-"""Tests of tutorialkit.gpt: shapes, causality, tied weights, the KV cache, decoding filters, the tokenizer."""
+"""Tests of tutorialkit.gpt: shapes, causality, tied weights, the KV cache, decoding
+filters, the tokenizer."""
 
 import math
 
 import pytest
 import torch
 
-from tutorialkit.gpt import GPT, CharTokenizer, GPTConfig, filter_logits, generate, model_device, token_log_probs
+from tutorialkit.gpt import (
+    GPT,
+    CharTokenizer,
+    GPTConfig,
+    filter_logits,
+    generate,
+    model_device,
+    token_log_probs,
+)
 from tutorialkit.losses import perplexity
 
 
 def tiny(block_size: int = 16, vocab_size: int = 23) -> GPT:
     torch.manual_seed(0)
-    return GPT(GPTConfig(vocab_size=vocab_size, block_size=block_size, n_layer=2, n_head=2, d_model=16,
-                         dropout=0.0)).eval()
+    return GPT(
+        GPTConfig(
+            vocab_size=vocab_size,
+            block_size=block_size,
+            n_layer=2,
+            n_head=2,
+            d_model=16,
+            dropout=0.0,
+        )
+    ).eval()
 
 
 def test_shapes_loss_and_tied_weights():
@@ -44,20 +61,30 @@ def test_kv_cache_logits_and_tokens_equal_the_uncached_ones():
     steps = [out["logits"]]
     past = out["past"]
     for t in range(3):
-        out = model(ids[:, t:t + 1], past=past, use_cache=True)
+        out = model(ids[:, t : t + 1], past=past, use_cache=True)
         past = out["past"]
         steps.append(out["logits"])
     assert torch.allclose(torch.cat(steps, 1), full, atol=1e-5)
     assert past[0][0].shape == (2, 2, 8, 8)  # (batch, h, n_seen, d_k)
     greedy = [generate(model, ids, 10, greedy=True, use_cache=c) for c in (True, False)]
     assert torch.equal(*greedy) and greedy[0].shape == (2, 15)
-    sampled = [generate(model, ids, 10, top_k=5, use_cache=c, generator=torch.Generator().manual_seed(1))
-               for c in (True, False)]
+    sampled = [
+        generate(
+            model,
+            ids,
+            10,
+            top_k=5,
+            use_cache=c,
+            generator=torch.Generator().manual_seed(1),
+        )
+        for c in (True, False)
+    ]
     assert torch.equal(*sampled)
 
 
 def test_cache_takes_several_new_tokens_at_once():
-    """A prompt fed in chunks through the cache gives the logits of one uncached pass."""
+    """A prompt fed in chunks through the cache gives the logits of one uncached
+    pass."""
     model = tiny()
     ids = torch.randint(23, (2, 11))
     full = model(ids)["logits"]
@@ -97,9 +124,19 @@ def test_filter_logits_top_k_and_top_p():
     assert not torch.isinf(filter_logits(logits, top_k=2))[:2].any()
     kept = ~torch.isinf(filter_logits(logits, top_p=0.7))
     assert kept.tolist() == [True, True, False, False]  # 0.5 < 0.7, 0.5 + 0.3 >= 0.7
-    assert (~torch.isinf(filter_logits(logits, top_p=0.01))).tolist() == [True, False, False, False]
+    assert (~torch.isinf(filter_logits(logits, top_p=0.01))).tolist() == [
+        True,
+        False,
+        False,
+        False,
+    ]
     shuffled = logits[[2, 0, 3, 1]]
-    assert (~torch.isinf(filter_logits(shuffled, top_p=0.7))).tolist() == [False, True, False, True]
+    assert (~torch.isinf(filter_logits(shuffled, top_p=0.7))).tolist() == [
+        False,
+        True,
+        False,
+        True,
+    ]
     with pytest.raises(ValueError):
         filter_logits(logits, top_p=0)
 
@@ -108,9 +145,12 @@ def test_char_tokenizer_round_trip_and_specials():
     tok = CharTokenizer(["hello", "help"], extra=["<pos>", "<neg>"], min_count=1)
     assert tok.itos[:6] == ["<pad>", "<unk>", "<s>", "</s>", "<pos>", "<neg>"]
     ids = tok.encode("hex", prefix=["<pos>"])
-    assert ids[0] == tok.stoi["<pos>"] and ids[-1] == tok.eos_id and ids[3] == tok.unk_id
+    assert (
+        ids[0] == tok.stoi["<pos>"] and ids[-1] == tok.eos_id and ids[3] == tok.unk_id
+    )
     assert tok.decode(ids) == "he<unk>"
-    assert tok.decode(ids + tok.encode("lo", prefix=())) == "he<unk>"  # stops at the first </s>
+    # stops at the first </s>
+    assert tok.decode(ids + tok.encode("lo", prefix=())) == "he<unk>"
     with pytest.raises(KeyError):
         tok.encode("he", prefix=["h"])
     batch = tok.batch([[2, 6], [2, 6, 7, 3]], max_length=3)
@@ -129,14 +169,23 @@ def test_generate_never_produces_suppressed_tokens():
     ids = torch.randint(23, (4, 3))
     greedy = generate(model, ids, 8, greedy=True)
     banned = sorted(set(greedy[:, 3:].flatten().tolist()))
-    out = generate(model, ids, 8, temperature=2.0, suppress=banned, generator=torch.Generator().manual_seed(0))
+    out = generate(
+        model,
+        ids,
+        8,
+        temperature=2.0,
+        suppress=banned,
+        generator=torch.Generator().manual_seed(0),
+    )
     assert not set(out[:, 3:].flatten().tolist()) & set(banned)
 
 
 def test_generate_and_helpers_follow_the_models_device():
-    """With the model on the meta device, every output must be on meta too: the helpers move their inputs.
+    """With the model on the meta device, every output must be on meta too: the helpers
+    move their inputs.
 
-    (The old generate failed here: it concatenated the CPU prompt with the model's meta tokens.)
+    (The old generate failed here: it concatenated the CPU prompt with the model's meta
+    tokens.)
     """
     model = tiny().to("meta")
     ids = torch.randint(23, (2, 3))  # on the CPU, as a reader builds a prompt
@@ -144,7 +193,9 @@ def test_generate_and_helpers_follow_the_models_device():
         out = generate(model, ids, 4, greedy=True, use_cache=use_cache, suppress=[0, 1])
         assert out.device.type == "meta" and out.shape == (2, 7)
     tok = CharTokenizer(["abcdefg"])
-    batch = tok.batch([tok.encode("abc"), tok.encode("gfedcba")], max_length=16, device="meta")
+    batch = tok.batch(
+        [tok.encode("abc"), tok.encode("gfedcba")], max_length=16, device="meta"
+    )
     assert {t.device.type for t in batch.values()} == {"meta"}
     assert token_log_probs(model, ids, ids).device.type == "meta"
     assert model_device(model).type == "meta"
@@ -153,12 +204,22 @@ def test_generate_and_helpers_follow_the_models_device():
 
 
 def test_sampling_draws_on_the_generators_device():
-    """A CPU generator gives the same samples whatever the model's device (here: CPU, and CUDA if present)."""
+    """A CPU generator gives the same samples whatever the model's device (here: CPU,
+    and CUDA if present)."""
     model = tiny()
     ids = torch.randint(23, (3, 2))
     cpu = generate(model, ids, 6, top_p=0.9, generator=torch.Generator().manual_seed(3))
     assert cpu.device.type == "cpu"
-    assert torch.equal(cpu, generate(model, ids, 6, top_p=0.9, generator=torch.Generator().manual_seed(3)))
+    assert torch.equal(
+        cpu,
+        generate(model, ids, 6, top_p=0.9, generator=torch.Generator().manual_seed(3)),
+    )
     if torch.cuda.is_available():
-        on_gpu = generate(model.to("cuda"), ids, 6, top_p=0.9, generator=torch.Generator().manual_seed(3))
+        on_gpu = generate(
+            model.to("cuda"),
+            ids,
+            6,
+            top_p=0.9,
+            generator=torch.Generator().manual_seed(3),
+        )
         assert on_gpu.device.type == "cuda" and torch.equal(on_gpu.cpu(), cpu)

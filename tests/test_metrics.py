@@ -1,4 +1,5 @@
-"""tutorialkit.metrics: entity-level scores equal seqeval's, classification reports equal scikit-learn's."""
+"""tutorialkit.metrics: entity-level scores equal seqeval's, classification reports
+equal scikit-learn's."""
 
 import random
 import warnings
@@ -7,7 +8,11 @@ import numpy as np
 import pytest
 from seqeval.metrics import classification_report as seqeval_report
 from seqeval.scheme import IOB2
-from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
+from sklearn.metrics import (
+    accuracy_score,
+    confusion_matrix,
+    precision_recall_fscore_support,
+)
 
 from tutorialkit.metrics import (
     EntityError,
@@ -23,9 +28,14 @@ TYPES = ["PER", "LOC", "geo-loc"]  # a type may contain "-"
 
 
 def random_tags(rng: random.Random, n: int, p_entity: float = 0.4) -> list[str]:
-    """Arbitrary tag sequences, including ill-formed ones (I- after O, I-X after B-Y)."""
-    return [rng.choice([f"B-{t}" for t in TYPES] + [f"I-{t}" for t in TYPES]) if rng.random() < p_entity else "O"
-            for _ in range(n)]
+    """Arbitrary tag sequences, including ill-formed ones (I- after O, I-X after
+    B-Y)."""
+    return [
+        rng.choice([f"B-{t}" for t in TYPES] + [f"I-{t}" for t in TYPES])
+        if rng.random() < p_entity
+        else "O"
+        for _ in range(n)
+    ]
 
 
 def seqeval(gold, pred, strict=False):
@@ -36,13 +46,17 @@ def seqeval(gold, pred, strict=False):
 
 
 def assert_same_as_seqeval(gold, pred, strict=False):
-    ours, theirs = entity_report(gold, pred, strict=strict), seqeval(gold, pred, strict=strict)
+    ours, theirs = (
+        entity_report(gold, pred, strict=strict),
+        seqeval(gold, pred, strict=strict),
+    )
     names = [k for k in theirs if not k.endswith(" avg")]
     assert list(ours.per_type) == names
     rows = {**ours.per_type, "micro avg": ours.micro}
     if ours.per_type:
         rows["macro avg"] = ours.macro
-    else:  # no entity at all: seqeval's macro average is nan (a mean over no type), ours is 0
+    # no entity at all: seqeval's macro average is nan (a mean over no type), ours is 0
+    else:
         assert ours.macro.f1 == 0 and np.isnan(theirs["macro avg"]["f1-score"])
     for name, scores in rows.items():
         expected = theirs[name]
@@ -52,21 +66,30 @@ def assert_same_as_seqeval(gold, pred, strict=False):
         assert scores.support == expected["support"], name
 
 
-# ---------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 # entity_spans
-# ---------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("tags, lenient, strict", [
-    ([], [], []),
-    (["O", "O"], [], []),
-    (["B-PER"], [("PER", 0, 1)], [("PER", 0, 1)]),  # entity at the very end
-    (["O", "B-PER", "I-PER"], [("PER", 1, 3)], [("PER", 1, 3)]),
-    (["B-PER", "B-PER"], [("PER", 0, 1), ("PER", 1, 2)], [("PER", 0, 1), ("PER", 1, 2)]),
-    (["O", "I-PER", "I-PER"], [("PER", 1, 3)], []),  # I- after O: conlleval starts an entity
-    (["B-PER", "I-LOC"], [("PER", 0, 1), ("LOC", 1, 2)], [("PER", 0, 1)]),  # type change
-    (["B-geo-loc", "I-geo-loc", "O"], [("geo-loc", 0, 2)], [("geo-loc", 0, 2)]),
-])
+@pytest.mark.parametrize(
+    "tags, lenient, strict",
+    [
+        ([], [], []),
+        (["O", "O"], [], []),
+        (["B-PER"], [("PER", 0, 1)], [("PER", 0, 1)]),  # entity at the very end
+        (["O", "B-PER", "I-PER"], [("PER", 1, 3)], [("PER", 1, 3)]),
+        (
+            ["B-PER", "B-PER"],
+            [("PER", 0, 1), ("PER", 1, 2)],
+            [("PER", 0, 1), ("PER", 1, 2)],
+        ),
+        # I- after O: conlleval starts an entity
+        (["O", "I-PER", "I-PER"], [("PER", 1, 3)], []),
+        # type change
+        (["B-PER", "I-LOC"], [("PER", 0, 1), ("LOC", 1, 2)], [("PER", 0, 1)]),
+        (["B-geo-loc", "I-geo-loc", "O"], [("geo-loc", 0, 2)], [("geo-loc", 0, 2)]),
+    ],
+)
 def test_entity_spans(tags, lenient, strict):
     assert entity_spans(tags) == lenient
     assert entity_spans(tags, strict=True) == strict
@@ -74,35 +97,52 @@ def test_entity_spans(tags, lenient, strict):
 
 @pytest.mark.parametrize("bad", ["B", "B-", "X-PER", "o", "", None])
 def test_entity_spans_rejects_bad_tags(bad):
-    with pytest.raises(ValueError, match="position 1: tag .* is not 'O', 'B-TYPE' or 'I-TYPE'"):
+    with pytest.raises(
+        ValueError, match="position 1: tag .* is not 'O', 'B-TYPE' or 'I-TYPE'"
+    ):
         entity_spans(["O", bad])
 
 
-# ---------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 # entity_report against seqeval
-# ---------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("strict", [False, True])
 @pytest.mark.parametrize("seed", range(20))
 def test_entity_report_equals_seqeval_on_random_tags(seed, strict):
     rng = random.Random(seed)
-    gold = [random_tags(rng, rng.randint(0, 12), p_entity=0.3) for _ in range(rng.randint(1, 15))]
-    # predictions: a copy of gold with random edits, so that some entities match and some do not
-    pred = [[tag if rng.random() < 0.7 else random_tags(rng, 1)[0] for tag in tags] for tags in gold]
+    gold = [
+        random_tags(rng, rng.randint(0, 12), p_entity=0.3)
+        for _ in range(rng.randint(1, 15))
+    ]
+    # predictions: a copy of gold with random edits, so that some entities match and
+    # some do not
+    pred = [
+        [tag if rng.random() < 0.7 else random_tags(rng, 1)[0] for tag in tags]
+        for tags in gold
+    ]
     assert_same_as_seqeval(gold, pred, strict=strict)
 
 
-@pytest.mark.parametrize("gold, pred", [
-    ([[]], [[]]),  # an empty sentence
-    ([["O", "O"]], [["O", "O"]]),  # no entity anywhere
-    ([["O", "O"], ["O"]], [["B-PER", "O"], ["I-LOC"]]),  # only false positives
-    ([["O", "B-PER"]], [["O", "O"]]),  # only misses, the entity at the end
-    ([["O", "B-PER"]], [["O", "B-PER"]]),  # perfect, entity at the end
-    ([["B-PER", "I-PER"]], [["B-PER", "O"]]),  # a boundary error is a miss and a false positive
-    ([["B-PER", "O"], ["B-PER"]], [["O", "B-PER"], ["B-PER"]]),  # entities never cross sentences
-    ([["O", "I-LOC", "I-LOC"]], [["O", "B-LOC", "I-LOC"]]),  # I- after O in gold too
-])
+@pytest.mark.parametrize(
+    "gold, pred",
+    [
+        ([[]], [[]]),  # an empty sentence
+        ([["O", "O"]], [["O", "O"]]),  # no entity anywhere
+        ([["O", "O"], ["O"]], [["B-PER", "O"], ["I-LOC"]]),  # only false positives
+        ([["O", "B-PER"]], [["O", "O"]]),  # only misses, the entity at the end
+        ([["O", "B-PER"]], [["O", "B-PER"]]),  # perfect, entity at the end
+        # a boundary error is a miss and a false positive
+        ([["B-PER", "I-PER"]], [["B-PER", "O"]]),
+        # entities never cross sentences
+        ([["B-PER", "O"], ["B-PER"]], [["O", "B-PER"], ["B-PER"]]),
+        (
+            [["O", "I-LOC", "I-LOC"]],
+            [["O", "B-LOC", "I-LOC"]],
+        ),  # I- after O in gold too
+    ],
+)
 @pytest.mark.parametrize("strict", [False, True])
 def test_entity_report_edge_cases_equal_seqeval(gold, pred, strict):
     assert_same_as_seqeval(gold, pred, strict=strict)
@@ -113,11 +153,16 @@ def test_entity_report_counts_and_table():
     pred = [["B-PER", "I-PER", "O", "B-PER"], ["B-LOC"]]
     report = entity_report(gold, pred)
     assert (report.correct, report.predicted, report.gold) == (2, 3, 3)
-    assert report.per_type["LOC"] == prf(1, 1, 2) and report.per_type["PER"] == prf(1, 2, 1)
+    assert report.per_type["LOC"] == prf(1, 1, 2) and report.per_type["PER"] == prf(
+        1, 2, 1
+    )
     assert report.macro.f1 == pytest.approx((2 / 3 + 2 / 3) / 2)
     table = report.table()
     assert list(table.index) == ["LOC", "PER", "micro avg", "macro avg"]
-    assert table.loc["micro avg", "f1"] == pytest.approx(2 / 3) and table["support"].dtype.kind == "i"
+    assert (
+        table.loc["micro avg", "f1"] == pytest.approx(2 / 3)
+        and table["support"].dtype.kind == "i"
+    )
 
 
 def test_entity_report_on_no_sentences_is_zero():
@@ -125,13 +170,16 @@ def test_entity_report_on_no_sentences_is_zero():
     assert report.micro.f1 == 0 and report.macro.f1 == 0 and report.per_type == {}
 
 
-@pytest.mark.parametrize("gold, pred, error, message", [
-    ([["O"]], [["O"], ["O"]], ValueError, "2 and 1"),
-    ([["O", "O"]], [["O"]], ValueError, "sentence 0: 2 gold tags but 1 predicted"),
-    ([["O"]], [["B-"]], ValueError, "predicted sentence 0, position 0"),
-    ([["PER"]], [["O"]], ValueError, "gold sentence 0, position 0"),
-    (["O"], ["O"], TypeError, "found a str"),
-])
+@pytest.mark.parametrize(
+    "gold, pred, error, message",
+    [
+        ([["O"]], [["O"], ["O"]], ValueError, "2 and 1"),
+        ([["O", "O"]], [["O"]], ValueError, "sentence 0: 2 gold tags but 1 predicted"),
+        ([["O"]], [["B-"]], ValueError, "predicted sentence 0, position 0"),
+        ([["PER"]], [["O"]], ValueError, "gold sentence 0, position 0"),
+        (["O"], ["O"], TypeError, "found a str"),
+    ],
+)
 def test_entity_report_bad_input(gold, pred, error, message):
     with pytest.raises(error, match=message):
         entity_report(gold, pred)
@@ -148,13 +196,16 @@ def test_entity_errors_kinds():
         EntityError(0, "spurious", None, ("LOC", 7, 8)),
     ]
     gold, pred = [["B-PER", "I-PER"]], [["O", "B-LOC"]]
-    assert entity_errors(gold, pred) == [EntityError(0, "wrong type and boundary", ("PER", 0, 2), ("LOC", 1, 2))]
+    assert entity_errors(gold, pred) == [
+        EntityError(0, "wrong type and boundary", ("PER", 0, 2), ("LOC", 1, 2))
+    ]
     assert entity_errors(gold, gold) == []
 
 
 @pytest.mark.parametrize("seed", range(5))
 def test_entity_errors_account_for_every_miss(seed):
-    """Each gold entity that is not predicted exactly is one error with that gold entity."""
+    """Each gold entity that is not predicted exactly is one error with that gold
+    entity."""
     rng = random.Random(seed)
     gold = [random_tags(rng, 10) for _ in range(10)]
     pred = [random_tags(rng, 10) for _ in range(10)]
@@ -164,14 +215,18 @@ def test_entity_errors_account_for_every_miss(seed):
     assert all(e.predicted is not None for e in errors if e.kind == "spurious")
 
 
-# ---------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 # prf, classification_report, token_report
-# ---------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 
 
 def test_prf():
     assert prf(3, 4, 6).f1 == pytest.approx(0.6)
-    assert prf(0, 0, 0).f1 == 0 and prf(0, 0, 5).precision == 0 and prf(0, 5, 0).recall == 0
+    assert (
+        prf(0, 0, 0).f1 == 0
+        and prf(0, 0, 5).precision == 0
+        and prf(0, 5, 0).recall == 0
+    )
     with pytest.raises(ValueError, match="correct <= predicted"):
         prf(5, 4, 6)
 
@@ -185,13 +240,21 @@ def test_classification_report_equals_scikit_learn(seed):
     report = classification_report(y_true, y_pred)
     order = sorted(set(y_true) | set(y_pred))
     assert report.labels == order
-    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=order, zero_division=0)
+    p, r, f, s = precision_recall_fscore_support(
+        y_true, y_pred, labels=order, zero_division=0
+    )
     for i, label in enumerate(order):
         got = report.per_class[label]
-        assert (got.precision, got.recall, got.f1, got.support) == pytest.approx((p[i], r[i], f[i], s[i]))
+        assert (got.precision, got.recall, got.f1, got.support) == pytest.approx(
+            (p[i], r[i], f[i], s[i])
+        )
     for average, scores in (("macro", report.macro), ("weighted", report.weighted)):
-        expected = precision_recall_fscore_support(y_true, y_pred, labels=order, average=average, zero_division=0)
-        assert (scores.precision, scores.recall, scores.f1) == pytest.approx(expected[:3])
+        expected = precision_recall_fscore_support(
+            y_true, y_pred, labels=order, average=average, zero_division=0
+        )
+        assert (scores.precision, scores.recall, scores.f1) == pytest.approx(
+            expected[:3]
+        )
     assert report.accuracy == pytest.approx(accuracy_score(y_true, y_pred))
     assert (report.confusion == confusion_matrix(y_true, y_pred, labels=order)).all()
     assert list(report.table().index) == [*order, "macro avg", "weighted avg"]
@@ -199,16 +262,24 @@ def test_classification_report_equals_scikit_learn(seed):
 
 def test_classification_report_with_fixed_labels_and_integers():
     report = classification_report([0, 1, 1], [0, 1, 0], labels=[1, 0, 2])
-    assert report.labels == [1, 0, 2] and report.confusion.tolist() == [[1, 1, 0], [0, 1, 0], [0, 0, 0]]
-    assert report.per_class[2] == prf(0, 0, 0)  # a class nobody used still counts in the macro average
+    assert report.labels == [1, 0, 2] and report.confusion.tolist() == [
+        [1, 1, 0],
+        [0, 1, 0],
+        [0, 0, 0],
+    ]
+    # a class nobody used still counts in the macro average
+    assert report.per_class[2] == prf(0, 0, 0)
     assert report.macro.f1 == pytest.approx((2 / 3 + 2 / 3 + 0) / 3)
 
 
-@pytest.mark.parametrize("y_true, y_pred, labels, message", [
-    ([0, 1], [0], None, "found 1 and 2"),
-    ([], [], None, "empty"),
-    ([0, 1], [0, 2], [0, 1], r"labels \['2'\] are not among the classes \[0, 1\]"),
-])
+@pytest.mark.parametrize(
+    "y_true, y_pred, labels, message",
+    [
+        ([0, 1], [0], None, "found 1 and 2"),
+        ([], [], None, "empty"),
+        ([0, 1], [0, 2], [0, 1], r"labels \['2'\] are not among the classes \[0, 1\]"),
+    ],
+)
 def test_classification_report_bad_input(y_true, y_pred, labels, message):
     with pytest.raises(ValueError, match=message):
         classification_report(y_true, y_pred, labels)
@@ -218,7 +289,10 @@ def test_token_report_counts_o_and_flatters_the_tagger():
     gold = [["O"] * 18 + ["B-PER", "I-PER"]]
     pred = [["O"] * 18 + ["B-PER", "O"]]  # the only entity is wrong
     report = token_report(gold, pred)
-    assert report.accuracy == pytest.approx(19 / 20) and report.per_class["O"].support == 18
+    assert (
+        report.accuracy == pytest.approx(19 / 20)
+        and report.per_class["O"].support == 18
+    )
     assert entity_report(gold, pred).micro.f1 == 0
     without_o = token_report(gold, pred, include_o=False)
     assert without_o.accuracy == pytest.approx(1 / 2) and without_o.confusion.sum() == 2

@@ -1,4 +1,5 @@
-"""tutorialkit.monitor: windows of timestamped predictions, shares, the alert rule, PSI."""
+"""tutorialkit.monitor: windows of timestamped predictions, shares, the alert rule,
+PSI."""
 
 import math
 
@@ -6,14 +7,30 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tutorialkit.monitor import alert_table, population_stability_index, window_counts, window_shares
+from tutorialkit.monitor import (
+    alert_table,
+    population_stability_index,
+    window_counts,
+    window_shares,
+)
 
 
 def test_window_counts_groups_by_window_and_keeps_empty_windows():
-    times = ["2024-01-01 09:10", "2024-01-01 09:50", "2024-01-01 11:05", "2024-01-01 09:30"]
-    counts = window_counts(times, ["neg", "pos", "neg", "neg"], "1h", label_order=["neg", "neu", "pos"])
+    times = [
+        "2024-01-01 09:10",
+        "2024-01-01 09:50",
+        "2024-01-01 11:05",
+        "2024-01-01 09:30",
+    ]
+    counts = window_counts(
+        times, ["neg", "pos", "neg", "neg"], "1h", label_order=["neg", "neu", "pos"]
+    )
     assert list(counts.columns) == ["neg", "neu", "pos"]
-    assert [str(t) for t in counts.index] == ["2024-01-01 09:00:00", "2024-01-01 10:00:00", "2024-01-01 11:00:00"]
+    assert [str(t) for t in counts.index] == [
+        "2024-01-01 09:00:00",
+        "2024-01-01 10:00:00",
+        "2024-01-01 11:00:00",
+    ]
     assert counts.to_numpy().tolist() == [[2, 0, 1], [0, 0, 0], [1, 0, 0]]
 
 
@@ -38,20 +55,29 @@ def _stream(negatives, size=100):
 
 def test_alert_rule_fires_on_a_jump_and_the_incident_is_not_its_own_baseline():
     counts = _stream([20, 20, 20, 20, 45, 45, 20])
-    table = alert_table(counts, "negative", history=3, min_jump=0.1, z=2.0, min_count=20)
+    table = alert_table(
+        counts, "negative", history=3, min_jump=0.1, z=2.0, min_count=20
+    )
     assert table.alert.tolist() == [False, False, False, False, True, True, False]
-    assert math.isnan(table.baseline.iloc[2])  # three windows of history are needed first
-    assert table.baseline.iloc[5] == pytest.approx(0.2)  # window 4 alerted: not in the baseline
-    assert table.threshold.iloc[4] == pytest.approx(max(0.1, 2 * math.sqrt(0.2 * 0.8 / 100)))
+    # three windows of history are needed first
+    assert math.isnan(table.baseline.iloc[2])
+    # window 4 alerted: not in the baseline
+    assert table.baseline.iloc[5] == pytest.approx(0.2)
+    assert table.threshold.iloc[4] == pytest.approx(
+        max(0.1, 2 * math.sqrt(0.2 * 0.8 / 100))
+    )
 
 
 def test_alert_rule_ignores_jumps_within_noise_or_small_windows():
-    small = pd.DataFrame({"negative": [2, 2, 2, 6], "other": [8, 8, 8, 4]})  # 10 texts a window
-    assert not alert_table(small, "negative", history=3, min_count=20).alert.any()  # too few texts
+    # 10 texts a window
+    small = pd.DataFrame({"negative": [2, 2, 2, 6], "other": [8, 8, 8, 4]})
+    # too few texts
+    assert not alert_table(small, "negative", history=3, min_count=20).alert.any()
     noisy = alert_table(small, "negative", history=3, min_count=1, min_jump=0.0, z=2.0)
     assert noisy.threshold.iloc[3] == pytest.approx(2 * math.sqrt(0.2 * 0.8 / 10))
     assert noisy.alert.tolist() == [False, False, False, True]  # 0.6 - 0.2 > 0.253
-    assert not alert_table(small, "negative", history=3, min_count=1, z=3.5).alert.any()  # 0.4 < 0.443
+    # 0.4 < 0.443
+    assert not alert_table(small, "negative", history=3, min_count=1, z=3.5).alert.any()
 
 
 def test_alert_rule_refuses_bad_settings():
@@ -65,7 +91,9 @@ def test_population_stability_index():
     assert population_stability_index([50, 50], [50, 50]) == 0.0
     expected = 0.3 * np.log(0.8 / 0.5) - 0.3 * np.log(0.2 / 0.5)
     assert population_stability_index([50, 50], [80, 20]) == pytest.approx(expected)
-    assert population_stability_index([5, 5], [0.8, 0.2]) == pytest.approx(expected)  # counts or shares
-    assert math.isfinite(population_stability_index([10, 0], [5, 5]))  # an empty bin stays finite
+    # counts or shares
+    assert population_stability_index([5, 5], [0.8, 0.2]) == pytest.approx(expected)
+    # an empty bin stays finite
+    assert math.isfinite(population_stability_index([10, 0], [5, 5]))
     with pytest.raises(ValueError, match="same bins"):
         population_stability_index([1, 2], [1, 2, 3])

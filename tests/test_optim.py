@@ -1,4 +1,5 @@
-"""tutorialkit.optim: AdamW equal to torch's, parameter groups, schedules, gradient clipping."""
+"""tutorialkit.optim: AdamW equal to torch's, parameter groups, schedules, gradient
+clipping."""
 
 import copy
 import math
@@ -21,7 +22,9 @@ from tutorialkit.optim import (
 
 def small_net(dtype=torch.float32) -> nn.Module:
     torch.manual_seed(0)
-    return nn.Sequential(nn.Linear(10, 16), nn.LayerNorm(16), nn.Tanh(), nn.Linear(16, 3)).to(dtype)
+    return nn.Sequential(
+        nn.Linear(10, 16), nn.LayerNorm(16), nn.Tanh(), nn.Linear(16, 3)
+    ).to(dtype)
 
 
 def run(model, optimizer, steps, dtype):
@@ -39,16 +42,26 @@ def test_adamw_matches_torch_to_the_last_bit_with_parameter_groups(dtype):
     """Same arithmetic in the same order as torch's for-loop AdamW: not close, equal."""
     ours, theirs = small_net(dtype), small_net(dtype)
     opt_ours = AdamW(param_groups(ours, 0.1), lr=1e-2, betas=(0.8, 0.99), eps=1e-6)
-    opt_theirs = torch.optim.AdamW(param_groups(theirs, 0.1), lr=1e-2, betas=(0.8, 0.99), eps=1e-6, foreach=False)
+    opt_theirs = torch.optim.AdamW(
+        param_groups(theirs, 0.1), lr=1e-2, betas=(0.8, 0.99), eps=1e-6, foreach=False
+    )
     start = copy.deepcopy(ours)
     for _ in range(10):
         run(ours, opt_ours, 10, dtype)
         run(theirs, opt_theirs, 10, dtype)
-        assert all(torch.equal(a, b) for a, b in zip(ours.parameters(), theirs.parameters()))
-    moved = max((a - b).abs().max().item() for a, b in zip(ours.parameters(), start.parameters()))
+        assert all(
+            torch.equal(a, b) for a, b in zip(ours.parameters(), theirs.parameters())
+        )
+    moved = max(
+        (a - b).abs().max().item()
+        for a, b in zip(ours.parameters(), start.parameters())
+    )
     assert moved > 0.1  # the check is not vacuous
     state = opt_ours.state[ours[0].weight]
-    assert state["step"] == 100 and state["m"].shape == state["v"].shape == ours[0].weight.shape
+    assert (
+        state["step"] == 100
+        and state["m"].shape == state["v"].shape == ours[0].weight.shape
+    )
 
 
 def test_adamw_decay_is_decoupled_and_only_where_asked():
@@ -56,7 +69,8 @@ def test_adamw_decay_is_decoupled_and_only_where_asked():
     optimizer = AdamW(param_groups(model, weight_decay=0.5), lr=0.1)
     before = copy.deepcopy(model)
     for p in model.parameters():
-        p.grad = torch.zeros_like(p)  # no gradient: m = v = 0, so only the decay moves theta
+        # no gradient: m = v = 0, so only the decay moves theta
+        p.grad = torch.zeros_like(p)
     optimizer.step()
     assert torch.allclose(model[0].weight, before[0].weight * (1 - 0.1 * 0.5))
     assert torch.equal(model[0].bias, before[0].bias)
@@ -77,16 +91,21 @@ def test_adamw_skips_parameters_without_gradients_and_returns_the_closure_loss()
     before = copy.deepcopy(model)
     loss = optimizer.step(lambda: torch.tensor(3.0))
     assert loss.item() == 3.0
-    assert all(torch.equal(a, b) for a, b in zip(model.parameters(), before.parameters()))
+    assert all(
+        torch.equal(a, b) for a, b in zip(model.parameters(), before.parameters())
+    )
     assert not optimizer.state
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(lr=-1.0), "lr must be >= 0"),
-    (dict(betas=(0.9, 1.0)), r"betas must be two numbers in \[0, 1\)"),
-    (dict(eps=-1e-8), "eps must be >= 0"),
-    (dict(weight_decay=-0.1), "weight_decay must be >= 0"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(lr=-1.0), "lr must be >= 0"),
+        (dict(betas=(0.9, 1.0)), r"betas must be two numbers in \[0, 1\)"),
+        (dict(eps=-1e-8), "eps must be >= 0"),
+        (dict(weight_decay=-0.1), "weight_decay must be >= 0"),
+    ],
+)
 def test_adamw_rejects_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
         AdamW(small_net().parameters(), **kwargs)
@@ -95,8 +114,15 @@ def test_adamw_rejects_bad_arguments(kwargs, message):
 def tiny_bert():
     from transformers import BertConfig, BertForSequenceClassification
 
-    config = BertConfig(vocab_size=50, hidden_size=8, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=16, max_position_embeddings=16, num_labels=2)
+    config = BertConfig(
+        vocab_size=50,
+        hidden_size=8,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=16,
+        max_position_embeddings=16,
+        num_labels=2,
+    )
     return BertForSequenceClassification(config)
 
 
@@ -120,7 +146,8 @@ def test_param_groups_skip_frozen_and_shared_parameters_and_keep_names():
     model = small_net()
     model[0].requires_grad_(False)
     tied = nn.Linear(16, 3)
-    tied.weight = model[3].weight  # shared, as a decoder is tied to the input embeddings
+    # shared, as a decoder is tied to the input embeddings
+    tied.weight = model[3].weight
     groups = param_groups(nn.ModuleList([model, tied]), 0.1)
     names = [[n for n, _ in g["params"]] for g in groups]
     assert names == [["0.3.weight"], ["0.1.weight", "0.1.bias", "0.3.bias", "1.bias"]]
@@ -151,13 +178,32 @@ def test_param_groups_rejects_bad_arguments():
 
 def test_schedules_at_known_steps():
     assert [constant_schedule(s) for s in (0, 5, 10**6)] == [1.0, 1.0, 1.0]
-    assert [constant_schedule(s, warmup_steps=4) for s in range(6)] == [0, 0.25, 0.5, 0.75, 1, 1]
-    assert [linear_schedule(s, 2, 6) for s in range(8)] == [0, 0.5, 1, 0.75, 0.5, 0.25, 0, 0]
+    assert [constant_schedule(s, warmup_steps=4) for s in range(6)] == [
+        0,
+        0.25,
+        0.5,
+        0.75,
+        1,
+        1,
+    ]
+    assert [linear_schedule(s, 2, 6) for s in range(8)] == [
+        0,
+        0.5,
+        1,
+        0.75,
+        0.5,
+        0.25,
+        0,
+        0,
+    ]
     assert cosine_schedule(0, 2, 6) == 0 and cosine_schedule(2, 2, 6) == 1
     assert cosine_schedule(4, 2, 6) == pytest.approx(0.5)  # half-way down the cosine
     assert cosine_schedule(3, 2, 6) == pytest.approx(0.5 * (1 + math.cos(math.pi / 4)))
-    assert cosine_schedule(6, 2, 6) == pytest.approx(0) and cosine_schedule(9, 2, 6) == pytest.approx(0)
-    assert linear_schedule(0, 0, 10) == 1.0 and cosine_schedule(0, 0, 10) == 1.0  # no warmup
+    assert cosine_schedule(6, 2, 6) == pytest.approx(0) and cosine_schedule(
+        9, 2, 6
+    ) == pytest.approx(0)
+    # no warmup
+    assert linear_schedule(0, 0, 10) == 1.0 and cosine_schedule(0, 0, 10) == 1.0
 
 
 def test_schedules_equal_the_transformers_schedules():
@@ -168,11 +214,18 @@ def test_schedules_equal_the_transformers_schedules():
 
     for warmup, total in [(0, 50), (10, 100), (7, 31), (20, 20)]:
         for step in range(total + 1):
-            hf_linear = _get_linear_schedule_with_warmup_lr_lambda(step, num_warmup_steps=warmup, num_training_steps=total)
+            hf_linear = _get_linear_schedule_with_warmup_lr_lambda(
+                step, num_warmup_steps=warmup, num_training_steps=total
+            )
             hf_cosine = _get_cosine_schedule_with_warmup_lr_lambda(
-                step, num_warmup_steps=warmup, num_training_steps=total, num_cycles=0.5)
-            assert linear_schedule(step, warmup, total) == pytest.approx(hf_linear, abs=1e-12)
-            assert cosine_schedule(step, warmup, total) == pytest.approx(hf_cosine, abs=1e-12)
+                step, num_warmup_steps=warmup, num_training_steps=total, num_cycles=0.5
+            )
+            assert linear_schedule(step, warmup, total) == pytest.approx(
+                hf_linear, abs=1e-12
+            )
+            assert cosine_schedule(step, warmup, total) == pytest.approx(
+                hf_cosine, abs=1e-12
+            )
 
 
 def test_lr_scheduler_sets_the_learning_rate_of_every_group():
@@ -188,14 +241,20 @@ def test_lr_scheduler_sets_the_learning_rate_of_every_group():
     assert all(lrs == pytest.approx([e, e]) for lrs, e in zip(seen, expected))
 
 
-@pytest.mark.parametrize("call, message", [
-    (lambda: lr_lambda("step"), "unknown schedule 'step'"),
-    (lambda: lr_lambda("cosine", warmup_steps=5), "give total_steps"),
-    (lambda: lr_lambda("linear", warmup_steps=20, total_steps=10), r"warmup_steps \(20\) must not exceed total_steps \(10\)"),
-    (lambda: lr_lambda("linear", total_steps=0), "total_steps must be > 0"),
-    (lambda: lr_lambda("constant", warmup_steps=-1), "warmup_steps must be >= 0"),
-    (lambda: linear_schedule(-1, 0, 10), "step must be >= 0"),
-])
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: lr_lambda("step"), "unknown schedule 'step'"),
+        (lambda: lr_lambda("cosine", warmup_steps=5), "give total_steps"),
+        (
+            lambda: lr_lambda("linear", warmup_steps=20, total_steps=10),
+            r"warmup_steps \(20\) must not exceed total_steps \(10\)",
+        ),
+        (lambda: lr_lambda("linear", total_steps=0), "total_steps must be > 0"),
+        (lambda: lr_lambda("constant", warmup_steps=-1), "warmup_steps must be >= 0"),
+        (lambda: linear_schedule(-1, 0, 10), "step must be >= 0"),
+    ],
+)
 def test_schedules_reject_bad_arguments(call, message):
     with pytest.raises(ValueError, match=message):
         call()
@@ -212,7 +271,7 @@ def test_clip_grad_norm_matches_torch(max_norm):
     assert norm_ours.item() == pytest.approx(norm_theirs.item(), rel=1e-6)
     for a, b in zip(ours.parameters(), theirs.parameters()):
         assert torch.allclose(a.grad, b.grad, atol=1e-7, rtol=1e-5)
-    after = torch.sqrt(sum((p.grad ** 2).sum() for p in ours.parameters()))
+    after = torch.sqrt(sum((p.grad**2).sum() for p in ours.parameters()))
     assert after.item() == pytest.approx(min(max_norm, norm_ours.item()), rel=1e-4)
 
 

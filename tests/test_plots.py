@@ -10,7 +10,12 @@ from matplotlib.text import Annotation  # noqa: E402
 
 from tutorialkit.plots import concept_map  # noqa: E402
 
-EDGES = [("Pre-training", "Fine-tuning"), ("Fine-tuning", "Full"), ("Fine-tuning", "PEFT"), ("Pre-training", "Prompting")]
+EDGES = [
+    ("Pre-training", "Fine-tuning"),
+    ("Fine-tuning", "Full"),
+    ("Fine-tuning", "PEFT"),
+    ("Pre-training", "Prompting"),
+]
 
 
 @pytest.mark.parametrize("direction", ["LR", "TB"])
@@ -25,7 +30,11 @@ def test_concept_map_draws_one_box_per_node_and_one_arrow_per_edge(direction):
 
 def test_concept_map_flows_forward():
     ax = concept_map(EDGES, direction="LR")
-    x = {t.get_text(): t.get_position()[0] for t in ax.texts if not isinstance(t, Annotation)}
+    x = {
+        t.get_text(): t.get_position()[0]
+        for t in ax.texts
+        if not isinstance(t, Annotation)
+    }
     assert all(x[a] < x[b] for a, b in EDGES)
     plt.close(ax.figure)
 

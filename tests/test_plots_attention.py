@@ -31,13 +31,17 @@ def test_heatmap_for_cross_attention_and_without_ticks():
     attention_heatmap(np.full((2, 4), 0.25), ["a", "b"], key_tokens=TOKENS, ax=left)
     assert [t.get_text() for t in left.get_xticklabels()] == TOKENS
     assert [t.get_text() for t in left.get_yticklabels()] == ["a", "b"]
-    attention_heatmap(np.full((2, 4), 0.25), ["a", "b"], key_tokens=TOKENS, ax=right, ticks=False)
+    attention_heatmap(
+        np.full((2, 4), 0.25), ["a", "b"], key_tokens=TOKENS, ax=right, ticks=False
+    )
     assert right.get_xticks().size == 0 and right.get_yticks().size == 0
     plt.close(fig)
 
 
 def test_heatmap_rejects_weights_that_do_not_match_the_tokens():
-    with pytest.raises(ValueError, match=r"expected weights of shape \(4, 4\).*found \(4, 3\)"):
+    with pytest.raises(
+        ValueError, match=r"expected weights of shape \(4, 4\).*found \(4, 3\)"
+    ):
         attention_heatmap(np.zeros((4, 3)), TOKENS)
     with pytest.raises(ValueError, match=r"expected weights of shape \(2, 4\)"):
         attention_heatmap(np.zeros((4, 4)), ["a", "b"], key_tokens=TOKENS)

@@ -13,8 +13,12 @@ from tutorialkit.plots import plot_curves  # noqa: E402
 
 
 def test_plot_curves_draws_one_labelled_line_per_curve_and_the_references():
-    ax = plot_curves({"SGD": [3, 2, 1], "AdamW": ([0, 10, 20], [3, 1, 0.5])},
-                     references={"uniform model": 4.0}, title="t", ylabel="perplexity")
+    ax = plot_curves(
+        {"SGD": [3, 2, 1], "AdamW": ([0, 10, 20], [3, 1, 0.5])},
+        references={"uniform model": 4.0},
+        title="t",
+        ylabel="perplexity",
+    )
     labels = [line.get_label() for line in ax.get_lines()]
     assert labels == ["SGD", "AdamW", "uniform model"]
     assert list(ax.get_lines()[1].get_xdata()) == [0, 10, 20]
@@ -34,11 +38,17 @@ def test_plot_curves_smooths_with_a_trailing_mean_and_keeps_the_raw_curve():
 
 
 def test_plot_curves_leaves_gaps_for_a_diverged_run_and_draws_on_a_log_scale():
-    ax = plot_curves({"Adam 1e-3": [1.0, float("inf"), float("nan"), 2.0]}, smooth=2, logy=True)
+    ax = plot_curves(
+        {"Adam 1e-3": [1.0, float("inf"), float("nan"), 2.0]}, smooth=2, logy=True
+    )
     raw, smoothed = ax.get_lines()
     assert math.isnan(raw.get_ydata()[1]) and math.isnan(raw.get_ydata()[2])
     smoothed_y = list(smoothed.get_ydata())
-    assert smoothed_y[:2] == [1.0, 1.0] and math.isnan(smoothed_y[2]) and smoothed_y[3] == 2.0
+    assert (
+        smoothed_y[:2] == [1.0, 1.0]
+        and math.isnan(smoothed_y[2])
+        and smoothed_y[3] == 2.0
+    )
     assert ax.get_yscale() == "log"
     plt.close(ax.figure)
 

@@ -1,20 +1,32 @@
-"""Tests of tutorialkit.pretrain: the character vocabulary and tokenizer, MLM batches, a tiny BERT that learns."""
+"""Tests of tutorialkit.pretrain: the character vocabulary and tokenizer, MLM batches, a
+tiny BERT that learns."""
 
 import pytest
 import torch
 
-from tutorialkit.data import TaggedSentence
+from tutorialkit.conll import TaggedSentence
 from tutorialkit.losses import IGNORE_INDEX
 from tutorialkit.ner import encode_sentences, label_maps
-from tutorialkit.pretrain import (SPECIAL_TOKENS, MaskedLMCollator, build_vocab, char_tokenizer, masked_accuracy,
-                                  mlm_blocks, tiny_bert_config, unknown_rate, unknown_words)
+from tutorialkit.pretrain import (
+    SPECIAL_TOKENS,
+    MaskedLMCollator,
+    build_vocab,
+    char_tokenizer,
+    masked_accuracy,
+    mlm_blocks,
+    tiny_bert_config,
+    unknown_rate,
+    unknown_words,
+)
 
 TEXTS = ["人民日报社论", "人民代表大会", "北京人民广播电台", "上海人民"]
 
 
 @pytest.fixture(scope="module")
 def tokenizer(tmp_path_factory):
-    return char_tokenizer(build_vocab(TEXTS, min_count=1), tmp_path_factory.mktemp("zh"))
+    return char_tokenizer(
+        build_vocab(TEXTS, min_count=1), tmp_path_factory.mktemp("zh")
+    )
 
 
 def test_vocab_has_the_specials_first_and_respects_the_threshold():
@@ -28,13 +40,33 @@ def test_vocab_has_the_specials_first_and_respects_the_threshold():
         build_vocab(TEXTS, min_count=0)
 
 
-def test_tokenizer_splits_chinese_into_characters_and_maps_unseen_ones_to_unk(tokenizer, tmp_path):
+def test_tokenizer_splits_chinese_into_characters_and_maps_unseen_ones_to_unk(
+    tokenizer, tmp_path
+):
     assert tokenizer.is_fast
     assert tokenizer.tokenize("人民日报") == ["人", "民", "日", "报"]
     ids = tokenizer("北京的人民")["input_ids"]
-    assert tokenizer.convert_ids_to_tokens(ids) == ["[CLS]", "北", "京", "[UNK]", "人", "民", "[SEP]"]
-    assert [tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS] == [0, 1, 2, 3, 4]
-    assert (tokenizer.pad_token_id, tokenizer.unk_token_id, tokenizer.mask_token_id) == (0, 1, 4)
+    assert tokenizer.convert_ids_to_tokens(ids) == [
+        "[CLS]",
+        "北",
+        "京",
+        "[UNK]",
+        "人",
+        "民",
+        "[SEP]",
+    ]
+    assert [tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS] == [
+        0,
+        1,
+        2,
+        3,
+        4,
+    ]
+    assert (
+        tokenizer.pad_token_id,
+        tokenizer.unk_token_id,
+        tokenizer.mask_token_id,
+    ) == (0, 1, 4)
     assert unknown_words(tokenizer, [list("人的民")]) == [[False, True, False]]
     assert unknown_rate(tokenizer, [list("人的"), list("民民")]) == 0.25
     with pytest.raises(ValueError, match="must start with"):
@@ -50,7 +82,8 @@ def test_saved_tokenizer_loads_with_autotokenizer(tokenizer, tmp_path):
 
 
 def test_word_ids_align_one_position_per_character(tokenizer):
-    words = list("上海人民Ａ")  # a full-width letter, never seen: one [UNK] position, still its own word
+    # a full-width letter, never seen: one [UNK] position, still its own word
+    words = list("上海人民Ａ")
     encoding = tokenizer(words, is_split_into_words=True)
     assert encoding.word_ids() == [None, 0, 1, 2, 3, 4, None]
     sentence = TaggedSentence(words, ["B-LOC", "I-LOC", "O", "O", "O"])
@@ -63,31 +96,45 @@ def test_blocks_pack_the_characters_between_cls_and_sep(tokenizer):
     blocks = mlm_blocks([list("人民日报"), list("上海")], tokenizer, block_size=5)
     assert [len(b) for b in blocks] == [5, 5]
     assert [tokenizer.convert_ids_to_tokens(b) for b in blocks] == [
-        ["[CLS]", "人", "民", "日", "[SEP]"], ["[CLS]", "报", "上", "海", "[SEP]"]]
+        ["[CLS]", "人", "民", "日", "[SEP]"],
+        ["[CLS]", "报", "上", "海", "[SEP]"],
+    ]
     with pytest.raises(ValueError, match="block_size"):
         mlm_blocks([list("人民")], tokenizer, block_size=2)
 
 
 def test_mlm_batches_mask_only_real_characters_with_minus_100_elsewhere(tokenizer):
-    blocks = mlm_blocks([list("人民日报社论人民代表大会北京人民广播电台") * 20], tokenizer, block_size=32)
+    blocks = mlm_blocks(
+        [list("人民日报社论人民代表大会北京人民广播电台") * 20],
+        tokenizer,
+        block_size=32,
+    )
     collate = MaskedLMCollator(tokenizer, generator=torch.Generator().manual_seed(0))
     original = [torch.tensor(b) for b in blocks]
     batch = collate(blocks)
     longest = max(len(b) for b in blocks)
-    assert batch["input_ids"].shape == batch["labels"].shape == batch["attention_mask"].shape == (len(blocks), longest)
+    assert (
+        batch["input_ids"].shape
+        == batch["labels"].shape
+        == batch["attention_mask"].shape
+        == (len(blocks), longest)
+    )
     ids = torch.full_like(batch["labels"], tokenizer.pad_token_id)
     for row, block in enumerate(original):
-        ids[row, :len(block)] = block
+        ids[row, : len(block)] = block
     special = torch.isin(ids, torch.tensor(tokenizer.all_special_ids))
     chosen = batch["labels"] != IGNORE_INDEX
     assert not (chosen & special).any()  # [CLS], [SEP], [PAD] never chosen
-    assert (batch["labels"][chosen] == ids[chosen]).all()  # labels are the original characters
-    assert (batch["input_ids"][~chosen] == ids[~chosen]).all()  # the rest is left as it was
+    # labels are the original characters
+    assert (batch["labels"][chosen] == ids[chosen]).all()
+    # the rest is left as it was
+    assert (batch["input_ids"][~chosen] == ids[~chosen]).all()
     assert (batch["attention_mask"] == (ids != tokenizer.pad_token_id).long()).all()
     share = chosen.sum() / (~special).sum()
     assert 0.08 < share < 0.22  # about 15% of the real characters
     masked = (batch["input_ids"] == tokenizer.mask_token_id) & chosen
-    assert masked.sum() > 0.6 * chosen.sum()  # most chosen ones are [MASK] (80% expected)
+    # most chosen ones are [MASK] (80% expected)
+    assert masked.sum() > 0.6 * chosen.sum()
 
 
 def test_a_tiny_bert_learns_the_masked_characters(tokenizer):
@@ -96,21 +143,45 @@ def test_a_tiny_bert_learns_the_masked_characters(tokenizer):
     from tutorialkit.train import TrainConfig, train
 
     torch.manual_seed(0)
-    config = tiny_bert_config(tokenizer, layers=1, hidden=32, heads=2, max_length=16, dropout=0.0)
-    assert (config.vocab_size, config.intermediate_size, config.pad_token_id) == (len(tokenizer), 128, 0)
+    config = tiny_bert_config(
+        tokenizer, layers=1, hidden=32, heads=2, max_length=16, dropout=0.0
+    )
+    assert (config.vocab_size, config.intermediate_size, config.pad_token_id) == (
+        len(tokenizer),
+        128,
+        0,
+    )
     model = BertForMaskedLM(config)
     blocks = mlm_blocks([list("".join(TEXTS)) * 10], tokenizer, block_size=16)
-    fixed = [MaskedLMCollator(tokenizer, mlm_probability=0.3, generator=torch.Generator().manual_seed(1))(blocks)]
+    fixed = [
+        MaskedLMCollator(
+            tokenizer, mlm_probability=0.3, generator=torch.Generator().manual_seed(1)
+        )(blocks)
+    ]
     before = masked_accuracy(model, fixed)
-    # drop_last: a short last batch may have no chosen position, and a mean over no position is nan
-    loader = torch.utils.data.DataLoader(blocks, batch_size=8, shuffle=True, collate_fn=MaskedLMCollator(tokenizer),
-                                         generator=torch.Generator().manual_seed(0), drop_last=True)
-    history = train(model, loader, TrainConfig(lr=5e-3, max_steps=30, warmup=0, progress=False, device="cpu"))
+    # drop_last: a short last batch may have no chosen position, and a mean over no
+    # position is nan
+    loader = torch.utils.data.DataLoader(
+        blocks,
+        batch_size=8,
+        shuffle=True,
+        collate_fn=MaskedLMCollator(tokenizer),
+        generator=torch.Generator().manual_seed(0),
+        drop_last=True,
+    )
+    history = train(
+        model,
+        loader,
+        TrainConfig(lr=5e-3, max_steps=30, warmup=0, progress=False, device="cpu"),
+    )
     after = masked_accuracy(model, fixed)
     assert history.train[-1]["loss"] < history.train[0]["loss"]
     assert after["mlm_loss"] < before["mlm_loss"] - 0.5
     assert after["mlm_accuracy"] > before["mlm_accuracy"]
     with pytest.raises(ValueError, match="no masked position"):
-        masked_accuracy(model, [{**fixed[0], "labels": torch.full_like(fixed[0]["labels"], IGNORE_INDEX)}])
+        masked_accuracy(
+            model,
+            [{**fixed[0], "labels": torch.full_like(fixed[0]["labels"], IGNORE_INDEX)}],
+        )
     with pytest.raises(ValueError, match="multiple of heads"):
         tiny_bert_config(tokenizer, hidden=30, heads=4)

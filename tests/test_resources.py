@@ -1,4 +1,5 @@
-"""tutorialkit.resources: packaged resources, model loading, Hub datasets (tested offline)."""
+"""tutorialkit.resources: packaged resources, model loading, Hub datasets (tested
+offline)."""
 
 import json
 
@@ -33,12 +34,19 @@ def test_missing_distribution_says_what_to_install(monkeypatch):
 def test_missing_file_inside_an_installed_distribution(monkeypatch):
     fake = resources.Packaged("snownlp", "snownlp/no_such_file.txt", "a corpus")
     monkeypatch.setitem(resources.PACKAGED, "fake", fake)
-    with pytest.raises(ResourceMissing, match="has no snownlp/no_such_file.txt.*reinstall"):
+    with pytest.raises(
+        ResourceMissing, match="has no snownlp/no_such_file.txt.*reinstall"
+    ):
         resources.packaged_path("fake")
 
 
 def test_the_packaged_minilm_is_a_six_layer_bert():
-    assert json.loads((resources.packaged_path("minilm") / "config.json").read_text())["num_hidden_layers"] == 6
+    assert (
+        json.loads((resources.packaged_path("minilm") / "config.json").read_text())[
+            "num_hidden_layers"
+        ]
+        == 6
+    )
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +64,9 @@ def test_load_model_uses_the_requested_dtype(minilm_source):
 def test_load_model_with_a_task_head(minilm_source):
     from transformers import AutoModelForTokenClassification
 
-    model = resources.load_model(minilm_source, AutoModelForTokenClassification, num_labels=5)
+    model = resources.load_model(
+        minilm_source, AutoModelForTokenClassification, num_labels=5
+    )
     assert model.classifier.out_features == 5
 
 
@@ -64,13 +74,16 @@ def test_load_tokenizer_is_fast_with_word_ids(minilm_source):
     tokenizer = resources.load_tokenizer(minilm_source)
     encoding = tokenizer(["Fine-tuning", "embeddings"], is_split_into_words=True)
     assert tokenizer.is_fast
-    assert encoding.word_ids()[0] is None and encoding.word_ids()[-1] is None  # [CLS] ... [SEP]
+    # [CLS] ... [SEP]
+    assert encoding.word_ids()[0] is None and encoding.word_ids()[-1] is None
     assert set(encoding.word_ids()[1:-1]) == {0, 1}
 
 
 def test_hub_model_offline_gives_a_clear_error(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(ResourceMissing, match="'bert-base-cased'.*TUTORIALKIT_PROFILE=quick"):
+    with pytest.raises(
+        ResourceMissing, match="'bert-base-cased'.*TUTORIALKIT_PROFILE=quick"
+    ):
         resources.load_model("bert-base-cased")
 
 
@@ -82,17 +95,26 @@ def test_local_model_folder_errors_are_not_hidden(tmp_path):
 
 
 def _conll_like_parquet(folder, name="{split}.parquet"):
-    """Write train/validation/test parquet files shaped like the Hub's CoNLL-2003 conversion."""
+    """Write train/validation/test parquet files shaped like the Hub's CoNLL-2003
+    conversion."""
     features = datasets.Features(
         {
             "id": datasets.Value("string"),
             "tokens": datasets.Sequence(datasets.Value("string")),
-            "ner_tags": datasets.Sequence(datasets.ClassLabel(names=["O", "B-PER", "I-PER", "B-LOC", "I-LOC"])),
+            "ner_tags": datasets.Sequence(
+                datasets.ClassLabel(names=["O", "B-PER", "I-PER", "B-LOC", "I-LOC"])
+            ),
         }
     )
-    rows = {"id": ["0", "1"], "tokens": [["John", "Smith", "runs"], ["in", "Paris"]], "ner_tags": [[1, 2, 0], [0, 3]]}
+    rows = {
+        "id": ["0", "1"],
+        "tokens": [["John", "Smith", "runs"], ["in", "Paris"]],
+        "ner_tags": [[1, 2, 0], [0, 3]],
+    }
     for split in ("train", "validation", "test"):
-        datasets.Dataset.from_dict(rows, features=features).to_parquet(str(folder / name.format(split=split)))
+        datasets.Dataset.from_dict(rows, features=features).to_parquet(
+            str(folder / name.format(split=split))
+        )
 
 
 def test_load_hub_dataset_from_local_files_of_the_same_format(tmp_path):
@@ -100,7 +122,8 @@ def test_load_hub_dataset_from_local_files_of_the_same_format(tmp_path):
     ds = resources.load_hub_dataset(str(tmp_path))
     assert set(ds) == {"train", "validation", "test"}
     assert ds["train"][0]["tokens"] == ["John", "Smith", "runs"]
-    assert ds["train"].features["ner_tags"].feature.names[1] == "B-PER"  # label names survive parquet
+    # label names survive parquet
+    assert ds["train"].features["ner_tags"].feature.names[1] == "B-PER"
 
 
 def _offline_hub(monkeypatch, cache):
@@ -112,32 +135,42 @@ def _offline_hub(monkeypatch, cache):
 
 def test_load_hub_dataset_offline_gives_a_clear_error(monkeypatch, tmp_path):
     _offline_hub(monkeypatch, tmp_path)
-    with pytest.raises(ResourceMissing, match="stanfordnlp/sst2.*TUTORIALKIT_PROFILE=quick"):
+    with pytest.raises(
+        ResourceMissing, match="stanfordnlp/sst2.*TUTORIALKIT_PROFILE=quick"
+    ):
         resources.load_hub_dataset("sst2")
 
 
 def test_load_hub_dataset_reads_a_hub_cache_at_a_revision(monkeypatch, tmp_path):
-    """The hub library's cache layout, at the Hub's parquet-conversion branch, as CoNLL-2003 is stored."""
+    """The hub library's cache layout, at the Hub's parquet-conversion branch, as
+    CoNLL-2003 is stored."""
     _offline_hub(monkeypatch, tmp_path)
     repo = tmp_path / "datasets--tomaarsen--conll2003"
     (repo / "refs" / "refs" / "convert").mkdir(parents=True)
     (repo / "refs" / "refs" / "convert" / "parquet").write_text("a" * 40)
     for split in ("train", "validation", "test"):
         (repo / "snapshots" / ("a" * 40) / "conll2003" / split).mkdir(parents=True)
-    _conll_like_parquet(repo / "snapshots" / ("a" * 40) / "conll2003", name="{split}/0000.parquet")
+    _conll_like_parquet(
+        repo / "snapshots" / ("a" * 40) / "conll2003", name="{split}/0000.parquet"
+    )
     ds = resources.load_hub_dataset("conll2003")
     assert set(ds) == {"train", "validation", "test"}
     assert ds["test"].features["ner_tags"].feature.names[:3] == ["O", "B-PER", "I-PER"]
 
 
 def test_parquet_splits_reads_the_split_from_a_folder_or_a_file_name(tmp_path):
-    for name in ("data/train-00000-of-00002.parquet", "data/train-00001-of-00002.parquet",
-                 "default/test/0000.parquet"):
+    for name in (
+        "data/train-00000-of-00002.parquet",
+        "data/train-00001-of-00002.parquet",
+        "default/test/0000.parquet",
+    ):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_bytes(b"")
     found = resources.parquet_splits(tmp_path)
     assert {split: [p.name for p in paths] for split, paths in found.items()} == {
-        "train": ["train-00000-of-00002.parquet", "train-00001-of-00002.parquet"], "test": ["0000.parquet"]}
+        "train": ["train-00000-of-00002.parquet", "train-00001-of-00002.parquet"],
+        "test": ["0000.parquet"],
+    }
     (tmp_path / "extra.parquet").write_bytes(b"")
     with pytest.raises(ValueError, match="extra.parquet: cannot tell its split"):
         resources.parquet_splits(tmp_path)
@@ -151,7 +184,8 @@ def test_load_tweets_reports_the_rows_with_bad_bytes(capsys):
     assert len(rows) == 38_158 and 0 < damaged < len(rows)
     assert {row.label for row in rows} == set(resources.TWEET_LABELS)
     assert capsys.readouterr().out.strip() == (
-        f"tweets: {len(rows):,} rows, {damaged:,} of them with bytes that are not UTF-8 (replaced by U+FFFD)"
+        f"tweets: {len(rows):,} rows, {damaged:,} of them with bytes that are not "
+        "UTF-8 (replaced by U+FFFD)"
     )
     assert all("\ufffd" in row.text for row in rows if row.bad_bytes)
 

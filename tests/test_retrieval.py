@@ -1,4 +1,5 @@
-"""tutorialkit.retrieval: TF-IDF (equal to scikit-learn's), cosine scores, one ranking function, top-k accuracy."""
+"""tutorialkit.retrieval: TF-IDF (equal to scikit-learn's), cosine scores, one ranking
+function, top-k accuracy."""
 
 import math
 
@@ -6,14 +7,31 @@ import pytest
 import torch
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from tutorialkit.retrieval import Tfidf, cosine_scores, profile_vector, rank, tokenize, top_k_accuracy
+from tutorialkit.retrieval import (
+    Tfidf,
+    cosine_scores,
+    profile_vector,
+    rank,
+    tokenize,
+    top_k_accuracy,
+)
 
-DOCS = ["Where is my bag? My bag is lost.", "How do I get a refund for a cancelled flight?",
-        "Can I bring my dog on the plane?", "Refund rules for lost bags"]
+DOCS = [
+    "Where is my bag? My bag is lost.",
+    "How do I get a refund for a cancelled flight?",
+    "Can I bring my dog on the plane?",
+    "Refund rules for lost bags",
+]
 
 
 def test_tokenize_keeps_words_of_two_or_more_characters_lower_cased():
-    assert tokenize("Where's my BAG? I lost it.") == ["where", "my", "bag", "lost", "it"]
+    assert tokenize("Where's my BAG? I lost it.") == [
+        "where",
+        "my",
+        "bag",
+        "lost",
+        "it",
+    ]
     with pytest.raises(TypeError, match="expected a str, found list"):
         tokenize(["a list"])
 
@@ -30,8 +48,11 @@ def test_tfidf_equals_scikit_learn():
 
 def test_tfidf_idf_by_hand_and_unknown_text_is_zero():
     model = Tfidf.fit(["aa bb", "aa cc"])
-    assert model.idf[model.vocabulary["aa"]].item() == pytest.approx(1.0)  # in every document
-    assert model.idf[model.vocabulary["bb"]].item() == pytest.approx(math.log(3 / 2) + 1)
+    # in every document
+    assert model.idf[model.vocabulary["aa"]].item() == pytest.approx(1.0)
+    assert model.idf[model.vocabulary["bb"]].item() == pytest.approx(
+        math.log(3 / 2) + 1
+    )
     assert torch.equal(model.transform(["zz"]), torch.zeros(1, 3))
 
 
@@ -45,7 +66,9 @@ def test_tfidf_refuses_bad_input():
 
 
 def test_cosine_scores_by_hand_and_shapes():
-    scores = cosine_scores(torch.tensor([[1.0, 0.0], [0.0, 0.0]]), torch.tensor([[3.0, 4.0], [2.0, 0.0]]))
+    scores = cosine_scores(
+        torch.tensor([[1.0, 0.0], [0.0, 0.0]]), torch.tensor([[3.0, 4.0], [2.0, 0.0]])
+    )
     torch.testing.assert_close(scores, torch.tensor([[0.6, 1.0], [0.0, 0.0]]))
     with pytest.raises(ValueError, match=r"same d, found \(1, 2\) and \(1, 3\)"):
         cosine_scores(torch.zeros(1, 2), torch.zeros(1, 3))
@@ -54,14 +77,20 @@ def test_cosine_scores_by_hand_and_shapes():
 def test_rank_sorts_by_score_with_ties_in_index_order():
     items = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [1.0, 0.0]])
     ranking = rank(torch.tensor([[1.0, 0.1]]), items)
-    assert ranking.indices.tolist() == [[0, 3, 2, 1]]  # items 0 and 3 tie: lower index first
+    # items 0 and 3 tie: lower index first
+    assert ranking.indices.tolist() == [[0, 3, 2, 1]]
     assert (ranking.scores[0, :-1] >= ranking.scores[0, 1:]).all()
     assert rank(torch.tensor([[1.0, 0.1]]), items, k=2).indices.shape == (1, 2)
 
 
 def test_rank_excludes_items_per_query():
     items = torch.eye(3)
-    ranking = rank(torch.tensor([[1.0, 0.5, 0.0], [1.0, 0.5, 0.0]]), items, k=2, exclude=[{0}, set()])
+    ranking = rank(
+        torch.tensor([[1.0, 0.5, 0.0], [1.0, 0.5, 0.0]]),
+        items,
+        k=2,
+        exclude=[{0}, set()],
+    )
     assert ranking.indices.tolist() == [[1, 2], [0, 1]]
     with pytest.raises(ValueError, match="excludes 2 of the 3 items"):
         rank(torch.ones(1, 3), items, k=2, exclude=[{0, 1}])
@@ -88,10 +117,14 @@ def test_top_k_accuracy_counts_labels_of_the_first_k_items():
 def test_profile_vector_is_a_weighted_mean_of_unit_vectors():
     history = torch.tensor([[2.0, 0.0], [0.0, 5.0]])
     torch.testing.assert_close(profile_vector(history), torch.tensor([0.5, 0.5]))
-    torch.testing.assert_close(profile_vector(history, [1.0, -1.0]), torch.tensor([0.5, -0.5]))
+    torch.testing.assert_close(
+        profile_vector(history, [1.0, -1.0]), torch.tensor([0.5, -0.5])
+    )
     # a disliked text pushes its items down the ranking
     items = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
-    assert rank(profile_vector(history, [1.0, -0.5])[None], items).indices.tolist() == [[0, 1]]
+    assert rank(profile_vector(history, [1.0, -0.5])[None], items).indices.tolist() == [
+        [0, 1]
+    ]
     with pytest.raises(ValueError, match="every weight is 0"):
         profile_vector(history, [0.0, 0.0])
     with pytest.raises(ValueError, match="one weight per history vector"):

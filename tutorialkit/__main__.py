@@ -1,4 +1,5 @@
-"""``python -m tutorialkit``: runs the command line of :mod:`tutorialkit.cli` (``train ner``, ``train classify``, ``predict``).
+"""``python -m tutorialkit``: runs the command line of :mod:`tutorialkit.cli` (``train
+ner``, ``train classify``, ``predict``).
 
 Example: ``python -m tutorialkit --help``.
 """

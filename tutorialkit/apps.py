@@ -1,43 +1,48 @@
 """Inference pipelines: what a fine-tuned model looks like to the people who use it.
 
-:class:`SentimentPipeline` turns raw texts into one label and a probability per label each
-(:class:`Sentiment`), in batches of texts of similar length; texts longer than the model's limit
-are cut by :func:`truncate_pieces`, keeping the start or the start and the end.
+:class:`SentimentPipeline` turns raw texts into one label and a probability per label
+each (:class:`Sentiment`), in batches of texts of similar length; texts longer than the
+model's limit are cut by :func:`tutorialkit.classify.truncate_pieces`, keeping the start
+or the start and the end.
 
-:class:`NerPipeline` turns raw text into entity spans with character offsets. Raw text was never
-split into words, so the pipeline splits it by a simple, documented rule (:func:`split_words`),
-then runs the same code path as training and evaluation (:func:`tutorialkit.ner.encode_sentences`,
-windows for long texts, :func:`tutorialkit.ner.predict_windows`), decodes the tags into entities
-(:func:`tutorialkit.metrics.entity_spans`) and maps each entity back to the characters it
-came from.
+:class:`NerPipeline` turns raw text into entity spans with character offsets. Raw text
+was never split into words, so the pipeline splits it by a simple, documented rule
+(:func:`split_words`), then runs the same code path as training and evaluation
+(:func:`tutorialkit.ner.encode_sentences`, windows for long texts,
+:func:`tutorialkit.ner.predict_windows`), decodes the tags into entities
+(:func:`tutorialkit.metrics.entity_spans`) and maps each entity back to the characters
+it came from.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import torch
 
-from tutorialkit.data import LabeledText
+from tutorialkit.classify import encode_texts
 from tutorialkit.metrics import entity_spans
 from tutorialkit.ner import encode_sentences, merge_windows, predict_windows
 
-# A word is a run of letters, digits and underscores, or any single other character that is not
-# a space: "Don't panic!" -> Don, ', t, panic, !
+# A word is a run of letters, digits and underscores, or any single other character that
+# is not a space: "Don't panic!" -> Don, ', t, panic, !
 WORD_PATTERN = re.compile(r"\w+|[^\w\s]")
 
 
-def split_words(text: str, pattern: re.Pattern = WORD_PATTERN) -> list[tuple[str, int, int]]:
+def split_words(
+    text: str, pattern: re.Pattern = WORD_PATTERN
+) -> list[tuple[str, int, int]]:
     """Split raw text into ``(word, start, end)`` triples, ``text[start:end] == word``.
 
-    The default rule (:data:`WORD_PATTERN`, ``\\w+|[^\\w\\s]``) keeps runs of letters and digits
-    together and makes every other visible character a word of its own; whitespace of any kind and
-    length separates words and is never part of one. It is close to, but not the same as, the
-    tokenisation of the training corpus ("@user" becomes "@", "user"); pass another ``pattern``
-    to match a corpus more closely.
-    Example: ``split_words("Hi  Bob!")`` -> ``[("Hi", 0, 2), ("Bob", 4, 7), ("!", 7, 8)]``.
+    The default rule (:data:`WORD_PATTERN`, ``\\w+|[^\\w\\s]``) keeps runs of letters
+    and digits together and makes every other visible character a word of its own;
+    whitespace of any kind and length separates words and is never part of one. It is
+    close to, but not the same as, the tokenisation of the training corpus ("@user"
+    becomes "@", "user"); pass another ``pattern`` to match a corpus more closely.
+    Example: ``split_words("Hi  Bob!")`` -> ``[("Hi", 0, 2), ("Bob", 4, 7), ("!", 7,
+    8)]``.
     """
     if not isinstance(text, str):
         raise TypeError(f"expected a str, found {type(text).__name__}")
@@ -48,8 +53,8 @@ def split_words(text: str, pattern: re.Pattern = WORD_PATTERN) -> list[tuple[str
 class Entity:
     """An entity found in a text: ``text[start:end] == entity.text``.
 
-    ``score`` is the mean, over the entity's words, of the probability the model gave to the tag
-    it chose. Example: ``Entity("Paris", "LOC", 10, 15, 0.97)``.
+    ``score`` is the mean, over the entity's words, of the probability the model gave to
+    the tag it chose. Example: ``Entity("Paris", "LOC", 10, 15, 0.97)``.
     """
 
     text: str
@@ -62,14 +67,15 @@ class Entity:
 class NerPipeline:
     """Raw texts in, entity spans with character offsets out, in batches, on any device.
 
-    ``model`` is a token-classification model (``AutoModelForTokenClassification``) trained with
-    the labels of ``id2label``; ``device=None`` leaves it where it is, otherwise it is moved there.
-    Texts longer than ``max_length`` pieces are cut into windows, so no word goes unread. Pass the
-    ``max_length`` the model was trained with, so that inference reads the windows training did
-    (and that evaluation with :func:`~tutorialkit.ner.predict_tags` did); the default, the model's
-    position limit (512 for a BERT), gives windows longer than a model fine-tuned on shorter ones
-    has seen. ``strict`` decodes tags as :func:`~tutorialkit.metrics.entity_spans`
-    does. Example: ``NerPipeline(model, tokenizer, id2label)(["Obama visited Paris."])`` ->
+    ``model`` is a token-classification model (``AutoModelForTokenClassification``)
+    trained with the labels of ``id2label``; ``device=None`` leaves it where it is,
+    otherwise it is moved there. Texts longer than ``max_length`` pieces are cut into
+    windows, so no word goes unread. Pass the ``max_length`` the model was trained with,
+    so that inference reads the windows training did (and that evaluation with
+    :func:`~tutorialkit.ner.predict_tags` did); the default, the model's position limit
+    (512 for a BERT), gives windows longer than a model fine-tuned on shorter ones has
+    seen. ``strict`` decodes tags as :func:`~tutorialkit.metrics.entity_spans` does.
+    Example: ``NerPipeline(model, tokenizer, id2label)(["Obama visited Paris."])`` ->
     ``[[Entity("Obama", "PER", 0, 5, 0.98), Entity("Paris", "LOC", 14, 19, 0.97)]]``.
     """
 
@@ -90,7 +96,12 @@ class NerPipeline:
         if max_length is None:
             max_length = _default_max_length(model, tokenizer)
         self.model, self.tokenizer, self.batch_size = model, tokenizer, batch_size
-        self.max_length, self.stride, self.pattern, self.strict = max_length, stride, pattern, strict
+        self.max_length, self.stride, self.pattern, self.strict = (
+            max_length,
+            stride,
+            pattern,
+            strict,
+        )
 
     def __call__(self, texts: list[str]) -> list[list[Entity]]:
         """The entities of each text, in text order; a text without words has none."""
@@ -100,9 +111,15 @@ class NerPipeline:
         found: list[list[Entity]] = [[] for _ in texts]
         if not has_words:
             return found
-        windows = encode_sentences([[w for w, _, _ in words[i]] for i in has_words], self.tokenizer,
-                                   max_length=self.max_length, stride=self.stride)
-        rows = predict_windows(self.model, self.tokenizer, windows, batch_size=self.batch_size)
+        windows = encode_sentences(
+            [[w for w, _, _ in words[i]] for i in has_words],
+            self.tokenizer,
+            max_length=self.max_length,
+            stride=self.stride,
+        )
+        rows = predict_windows(
+            self.model, self.tokenizer, windows, batch_size=self.batch_size
+        )
         for i, probabilities in zip(has_words, merge_windows(windows, rows)):
             confidence, best = probabilities.max(dim=-1)
             tags = [self.id2label[int(j)] for j in best]
@@ -113,83 +130,18 @@ class NerPipeline:
         return found
 
 
-# ---------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 # Sentence classification: sentiment
-# ---------------------------------------------------------------------------------------
-
-
-def truncate_pieces(pieces: list, budget: int, head: int | None = None) -> list:
-    """Keep at most ``budget`` word pieces of a text, from its start or from both of its ends.
-
-    ``head=None`` keeps the first ``budget`` pieces (what ``truncation=True`` does). ``head=h``
-    keeps the first ``h`` pieces and the last ``budget - h``: a review often states its verdict at
-    the end, which plain truncation throws away. A text that fits is returned unchanged.
-    Example: ``truncate_pieces(list(range(10)), 4, head=1)`` -> ``[0, 7, 8, 9]``.
-    """
-    if budget < 1:
-        raise ValueError(f"budget must be >= 1 word piece, found {budget}")
-    if head is not None and not 0 <= head <= budget:
-        raise ValueError(f"head must be between 0 and the budget ({budget}), found {head}")
-    if len(pieces) <= budget:
-        return list(pieces)
-    if head is None:
-        return list(pieces[:budget])
-    tail = budget - head
-    return list(pieces[:head]) + (list(pieces[-tail:]) if tail else [])
-
-
-def encode_texts(texts: list[str], tokenizer, max_length: int, head: int | None = None) -> list[list[int]]:
-    """Word-piece ids of each text with the tokenizer's special tokens, at most ``max_length`` in all.
-
-    The special tokens ([CLS] ... [SEP] for BERT) are kept in place; the pieces between them are
-    cut by :func:`truncate_pieces` (``head=None``: keep the start; ``head=h``: the first ``h`` and
-    the last ones). With ``head=None`` the ids equal ``tokenizer(texts, truncation=True,
-    max_length=max_length)["input_ids"]``.
-    Example: ``encode_texts(["a long review ..."], tokenizer, 128, head=32)``.
-    """
-    if not texts:
-        return []
-    encoded = tokenizer(list(texts), return_special_tokens_mask=True, verbose=False)  # no truncation yet
-    result = []
-    for ids, special in zip(encoded["input_ids"], encoded["special_tokens_mask"]):
-        content = [i for i, s in enumerate(special) if not s]
-        if not content:
-            result.append(list(ids))
-            continue
-        first, last = content[0], content[-1] + 1
-        budget = max_length - (len(ids) - (last - first))
-        if budget < 1:
-            raise ValueError(f"max_length {max_length} leaves no room for text besides the special tokens")
-        result.append(list(ids[:first]) + truncate_pieces(ids[first:last], budget, head) + list(ids[last:]))
-    return result
-
-
-def encode_labeled(
-    rows: Sequence[LabeledText], tokenizer, labels: Sequence[str], max_length: int, head: int | None = None
-) -> list[dict]:
-    """Training features of labelled texts: ``input_ids``, ``attention_mask`` and the class index ``labels``.
-
-    The ids are those of :func:`encode_texts` (so training cuts texts exactly as
-    :class:`SentimentPipeline` does at inference), unpadded: a collator such as
-    ``DataCollatorWithPadding`` pads each batch. The class index of a row is the position of its
-    label in ``labels``; a label that is not there raises ValueError naming the row's source.
-    Example: ``encode_labeled([LabeledText("great film", "pos")], tokenizer, ["neg", "pos"], 64)``
-    -> ``[{"input_ids": [101, 2307, 2143, 102], "attention_mask": [1, 1, 1, 1], "labels": 1}]``.
-    """
-    index = {label: i for i, label in enumerate(labels)}
-    unknown = next((row for row in rows if row.label not in index), None)
-    if unknown is not None:
-        raise ValueError(f"{unknown.source or 'a row'}: label {unknown.label!r} is not one of {list(labels)}")
-    ids = encode_texts([row.text for row in rows], tokenizer, max_length, head)
-    return [{"input_ids": i, "attention_mask": [1] * len(i), "labels": index[row.label]} for i, row in zip(ids, rows)]
+# --------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class Sentiment:
-    """A classifier's answer for one text: the most probable label and every label's probability.
+    """A classifier's answer for one text: the most probable label and every label's
+    probability.
 
-    Example: ``Sentiment("positive", {"negative": 0.03, "neutral": 0.07, "positive": 0.90}).score``
-    -> ``0.90``.
+    Example: ``Sentiment("positive", {"negative": 0.03, "neutral": 0.07, "positive":
+    0.90}).score`` -> ``0.90``.
     """
 
     label: str
@@ -202,21 +154,24 @@ class Sentiment:
 
 
 class SentimentPipeline:
-    """Raw texts in, a :class:`Sentiment` (label and probabilities) per text out, batched, in input order.
+    """Raw texts in, a :class:`Sentiment` (label and probabilities) per text out,
+    batched, in input order.
 
-    ``model`` is a sequence-classification model (``AutoModelForSequenceClassification``, or any
-    module whose output has ``.logits`` of shape (batch, labels)) trained with the labels of
-    ``id2label``; ``device=None`` leaves it where it is. Texts are sorted by length so that each
-    batch pads little, and the answers are put back in the order of the input. Texts longer than
-    ``max_length`` pieces (default: the model's position limit) are cut by :func:`encode_texts`:
-    their start is kept (``head=None``) or their first ``head`` and last pieces.
+    ``model`` is a sequence-classification model
+    (``AutoModelForSequenceClassification``, or any module whose output has ``.logits``
+    of shape (batch, labels)) trained with the labels of ``id2label``; ``device=None``
+    leaves it where it is. Texts are sorted by length so that each batch pads little,
+    and the answers are put back in the order of the input. Texts longer than
+    ``max_length`` pieces (default: the model's position limit) are cut by
+    :func:`tutorialkit.classify.encode_texts`: their start is kept (``head=None``) or
+    their first ``head`` and last pieces.
 
-    Bad input is an error, never a silent guess: a single ``str`` instead of a list and a text
-    that is not a ``str`` raise TypeError; an empty or whitespace-only text raises ValueError with
-    its index (a classifier always answers *some* label, and a confident label for no text at all
-    would mislead whoever reads it).
-    Example: ``SentimentPipeline(model, tokenizer, {0: "negative", 1: "positive"})(["great film"])``
-    -> ``[Sentiment("positive", {"negative": 0.04, "positive": 0.96})]``.
+    Bad input is an error, never a silent guess: a single ``str`` instead of a list and
+    a text that is not a ``str`` raise TypeError; an empty or whitespace-only text
+    raises ValueError with its index (a classifier always answers *some* label, and a
+    confident label for no text at all would mislead whoever reads it). Example:
+    ``SentimentPipeline(model, tokenizer, {0: "negative", 1: "positive"})(["great
+    film"])`` -> ``[Sentiment("positive", {"negative": 0.04, "positive": 0.96})]``.
     """
 
     def __init__(
@@ -231,18 +186,31 @@ class SentimentPipeline:
         head: int | None = None,
     ) -> None:
         self.id2label = _prepare(model, id2label, device, batch_size)
-        self.max_length = _default_max_length(model, tokenizer) if max_length is None else max_length
+        self.max_length = (
+            _default_max_length(model, tokenizer) if max_length is None else max_length
+        )
         budget = self.max_length - tokenizer.num_special_tokens_to_add(pair=False)
         if head is not None and not 0 <= head <= budget:
-            raise ValueError(f"head must leave room for the special tokens: 0 <= head <= {budget}, found {head}")
-        self.model, self.tokenizer, self.batch_size, self.head = model, tokenizer, batch_size, head
+            raise ValueError(
+                f"head must leave room for the special tokens: 0 <= head <= {budget}, "
+                f"found {head}"
+            )
+        self.model, self.tokenizer, self.batch_size, self.head = (
+            model,
+            tokenizer,
+            batch_size,
+            head,
+        )
 
     def __call__(self, texts: list[str]) -> list[Sentiment]:
         """The label and the probabilities of each text, in text order."""
         _check_texts(texts)
         for i, text in enumerate(texts):
             if not text.strip():
-                raise ValueError(f"text {i} is empty or only whitespace: there is nothing to classify")
+                raise ValueError(
+                    f"text {i} is empty or only whitespace: there is nothing to "
+                    "classify"
+                )
         ids = encode_texts(texts, self.tokenizer, self.max_length, self.head)
         order = sorted(range(len(texts)), key=lambda i: len(ids[i]))
         probabilities = torch.empty(len(texts), len(self.id2label))
@@ -253,40 +221,57 @@ class SentimentPipeline:
             with torch.no_grad():
                 for start in range(0, len(order), self.batch_size):
                     chosen = order[start : start + self.batch_size]
-                    batch = self.tokenizer.pad({"input_ids": [ids[i] for i in chosen]}, return_tensors="pt")
-                    logits = self.model(input_ids=batch["input_ids"].to(device),
-                                        attention_mask=batch["attention_mask"].to(device)).logits
+                    batch = self.tokenizer.pad(
+                        {"input_ids": [ids[i] for i in chosen]}, return_tensors="pt"
+                    )
+                    logits = self.model(
+                        input_ids=batch["input_ids"].to(device),
+                        attention_mask=batch["attention_mask"].to(device),
+                    ).logits
                     probabilities[chosen] = torch.softmax(logits.float(), dim=-1).cpu()
         finally:
             self.model.train(was_training)
         labels = [self.id2label[i] for i in range(len(self.id2label))]
-        return [Sentiment(labels[int(row.argmax())], dict(zip(labels, row.tolist()))) for row in probabilities]
+        return [
+            Sentiment(labels[int(row.argmax())], dict(zip(labels, row.tolist())))
+            for row in probabilities
+        ]
 
 
 def _check_texts(texts: object) -> None:
-    """TypeError unless ``texts`` is a list or tuple of str (a single str is the usual mistake)."""
+    """TypeError unless ``texts`` is a list or tuple of str (a single str is the usual
+    mistake)."""
     if isinstance(texts, str) or not isinstance(texts, (list, tuple)):
-        raise TypeError(f"expected a list of texts, found {type(texts).__name__}" +
-                        (": wrap a single text in a list" if isinstance(texts, str) else ""))
+        raise TypeError(
+            f"expected a list of texts, found {type(texts).__name__}"
+            + (": wrap a single text in a list" if isinstance(texts, str) else "")
+        )
     for i, text in enumerate(texts):
         if not isinstance(text, str):
             raise TypeError(f"text {i}: expected a str, found {type(text).__name__}")
 
 
-def _prepare(model: torch.nn.Module, id2label: Mapping[int, str], device, batch_size: int) -> dict[int, str]:
+def _prepare(
+    model: torch.nn.Module, id2label: Mapping[int, str], device, batch_size: int
+) -> dict[int, str]:
     """What both pipelines check and do first; returns ``id2label`` with int keys.
 
-    ``id2label`` must name the labels 0..K-1, K being the model's ``config.num_labels`` when it
-    has one; ``batch_size`` must be >= 1; the model moves to ``device`` unless it is None.
+    ``id2label`` must name the labels 0..K-1, K being the model's ``config.num_labels``
+    when it has one; ``batch_size`` must be >= 1; the model moves to ``device`` unless
+    it is None.
     """
     checked = {int(i): label for i, label in id2label.items()}
     n_labels = getattr(getattr(model, "config", None), "num_labels", None)
     if n_labels is None:
         if sorted(checked) != list(range(len(checked))):
-            raise ValueError(f"id2label must map the ids 0..{len(checked) - 1} to labels, found ids {sorted(checked)}")
+            raise ValueError(
+                f"id2label must map the ids 0..{len(checked) - 1} to labels, found "
+                f"ids {sorted(checked)}"
+            )
     elif sorted(checked) != list(range(n_labels)):
         raise ValueError(
-            f"id2label must name the model's {n_labels} labels 0..{n_labels - 1}, found ids {sorted(checked)}"
+            f"id2label must name the model's {n_labels} labels 0..{n_labels - 1}, "
+            f"found ids {sorted(checked)}"
         )
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, found {batch_size}")

@@ -1,19 +1,23 @@
-"""The command line: fine-tune a tagger or a classifier on your own files, then use it, without writing Python.
+"""The command line: fine-tune a tagger or a classifier on your own files, then use it,
+without writing Python.
 
 ::
 
-    python -m tutorialkit train ner --train train.conll --dev dev.conll --model bert-base-cased --out runs/ner
-    python -m tutorialkit train classify --train train.tsv --text-column sentence --model bert-base-uncased --out runs/sst2
+    python -m tutorialkit train ner --train train.conll --dev dev.conll \
+        --model bert-base-cased --out runs/ner
+    python -m tutorialkit train classify --train train.tsv --text-column sentence \
+        --model bert-base-uncased --out runs/sst2
     python -m tutorialkit predict --model runs/ner --input texts.txt > entities.jsonl
 
-``train`` reads the files with :func:`tutorialkit.data.read_conll` or
-:func:`tutorialkit.data.read_text_classification`, fine-tunes with :func:`tutorialkit.train.train`,
-scores the dev set after every epoch (entity-level F1 for NER, macro-F1 for classification: the
-scores of :mod:`tutorialkit.metrics`), keeps the best epoch, and writes a bundle
-(:func:`tutorialkit.deploy.save_bundle`) and ``metrics.json`` into ``--out``. ``predict`` loads a
-bundle and answers with one JSON object per input line. Bad input (a malformed file, a dev label
-the training file never shows, a model that cannot be found) ends with one line on stderr that
-says what was expected, and exit status 2.
+``train`` reads the files with :func:`tutorialkit.conll.read_conll` or
+:func:`tutorialkit.data.read_text_classification`, fine-tunes with
+:func:`tutorialkit.train.train`, scores the dev set after every epoch (entity-level F1
+for NER, macro-F1 for classification: the scores of :mod:`tutorialkit.metrics`), keeps
+the best epoch, and writes a bundle (:func:`tutorialkit.deploy.save_bundle`) and
+``metrics.json`` into ``--out``. ``predict`` loads a bundle and answers with one JSON
+object per input line. Bad input (a malformed file, a dev label the training file never
+shows, a model that cannot be found) ends with one line on stderr that says what was
+expected, and exit status 2.
 """
 
 from __future__ import annotations
@@ -25,121 +29,272 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from tutorialkit.data import DataFormatError, LengthGroupedBatches, read_conll, read_text_classification, split_dataset
+from tutorialkit.batching import LengthGroupedBatches
+from tutorialkit.conll import read_conll
+from tutorialkit.data import read_text_classification, split_dataset
 from tutorialkit.deploy import BundleError, load_bundle, save_bundle
 from tutorialkit.resources import ResourceMissing, packaged_path
+from tutorialkit.textfiles import DataFormatError
 
-EXIT_BAD_INPUT = 2  # the status argparse uses for a bad command line, used here for bad files too
-PACKAGED_MODEL = "minilm"  # --model minilm: the quick profile's all-MiniLM-L6-v2, offline
-PREDICT_CHUNK = 256  # texts answered at a time, so that the first answers come out early
-TSV_HEADERS = {"ner": ["line", "start", "end", "label", "score", "text"], "classify": ["line", "label", "score", "text"]}
+# the status argparse uses for a bad command line, used here for bad files too
+EXIT_BAD_INPUT = 2
+# --model minilm: the quick profile's all-MiniLM-L6-v2, offline
+PACKAGED_MODEL = "minilm"
+# texts answered at a time, so that the first answers come out early
+PREDICT_CHUNK = 256
+TSV_HEADERS = {
+    "ner": ["line", "start", "end", "label", "score", "text"],
+    "classify": ["line", "label", "score", "text"],
+}
 
 
 class InputError(ValueError):
-    """Something the user gave (a file, an option, a model name) cannot be used; the message says what to change."""
+    """Something the user gave (a file, an option, a model name) cannot be used; the
+    message says what to change."""
 
 
-# ---------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 # The command line
-# ---------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 
 
 def _positive(kind: type) -> Callable[[str], int | float]:
     """An argparse type: a number of ``kind`` that must be > 0."""
+
     def parse(text: str):
         value = kind(text)
         if not value > 0:
             raise argparse.ArgumentTypeError(f"expected a number > 0, found {text}")
         return value
+
     parse.__name__ = kind.__name__  # what argparse names in "invalid int value"
     return parse
 
 
 def _delimiter(text: str) -> str:
-    """An argparse type: one character; "tab" and a typed backslash-t both mean a tab."""
+    """An argparse type: one character; "tab" and a typed backslash-t both mean a
+    tab."""
     text = "\t" if text in ("tab", "\\t") else text
     if len(text) != 1:
-        raise argparse.ArgumentTypeError(f"expected one character (or 'tab'), found {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"expected one character (or 'tab'), found {text!r}"
+        )
     return text
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``python -m tutorialkit`` argument parser, with its ``train ner``, ``train classify`` and ``predict`` commands.
+    """The ``python -m tutorialkit`` argument parser, with its ``train ner``, ``train
+    classify`` and ``predict`` commands.
 
-    Example: ``build_parser().parse_args(["predict", "--model", "runs/ner"]).format`` -> ``"jsonl"``.
+    Example:
+
+    >>> build_parser().parse_args(["predict", "--model", "runs/ner"]).format
+    'jsonl'
     """
     parser = argparse.ArgumentParser(
-        prog="python -m tutorialkit", formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Fine-tune a language model on your own NER or text-classification files, and use it.",
+        prog="python -m tutorialkit",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=(
+            "Fine-tune a language model on your own NER or "
+            "text-classification files, and use it."
+        ),
         epilog="examples:\n"
-               "  python -m tutorialkit train ner --train train.conll --dev dev.conll --model bert-base-cased --out runs/ner\n"
-               "  python -m tutorialkit train classify --train train.csv --model bert-base-uncased --out runs/cls\n"
-               "  echo 'Obama visited Paris' | python -m tutorialkit predict --model runs/ner\n"
-               "Exit status 2 means bad input: the message on stderr says which file, line or option.")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{train,predict}")
+        "  python -m tutorialkit train ner --train train.conll --dev dev.conll "
+        "--model bert-base-cased --out runs/ner\n"
+        "  python -m tutorialkit train classify --train train.csv --model "
+        "bert-base-uncased --out runs/cls\n"
+        "  echo 'Obama visited Paris' | python -m tutorialkit predict --model "
+        "runs/ner\n"
+        "Exit status 2 means bad input: the message on stderr says which file, line "
+        "or option.",
+    )
+    commands = parser.add_subparsers(
+        dest="command", required=True, metavar="{train,predict}"
+    )
 
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--train", required=True, type=Path, metavar="FILE", help="the training file")
-    common.add_argument("--dev", type=Path, metavar="FILE", help="the dev file, scored after each epoch to keep the best one "
-                        "(default: hold out 10%% of --train, drawn with --seed)")
-    common.add_argument("--model", required=True, metavar="NAME_OR_PATH", help="the pretrained model to fine-tune: a local folder "
-                        "(config.json and weights), a Hugging Face Hub id such as bert-base-cased, or "
-                        f"'{PACKAGED_MODEL}' for the packaged all-MiniLM-L6-v2 (offline)")
-    common.add_argument("--out", required=True, type=Path, metavar="DIR", help="folder for the fine-tuned bundle and metrics.json")
-    common.add_argument("--epochs", type=_positive(int), metavar="N", default=3, help="passes over --train (default: 3)")
-    common.add_argument("--lr", type=_positive(float), default=5e-5, help="peak learning rate of AdamW (default: 5e-5)")
-    common.add_argument("--batch-size", type=_positive(int), metavar="N", default=16, help="examples per update (default: 16)")
-    common.add_argument("--max-length", type=_positive(int), metavar="N", default=128,
-                        help="word pieces per input, special tokens included; longer sentences are cut into "
-                             "windows (ner) or truncated (classify) (default: 128)")
-    common.add_argument("--seed", type=int, metavar="N", default=0, help="seed of the head's initialisation, the data order "
-                        "and the dev split (default: 0)")
-    common.add_argument("--device", help="cpu, cuda, cuda:1, mps (default: the best available)")
-    common.add_argument("--encoding", default="utf-8", help="encoding of the data files (default: utf-8)")
+    common.add_argument(
+        "--train", required=True, type=Path, metavar="FILE", help="the training file"
+    )
+    common.add_argument(
+        "--dev",
+        type=Path,
+        metavar="FILE",
+        help="the dev file, scored after each epoch to keep the best one "
+        "(default: hold out 10%% of --train, drawn with --seed)",
+    )
+    common.add_argument(
+        "--model",
+        required=True,
+        metavar="NAME_OR_PATH",
+        help="the pretrained model to fine-tune: a local folder "
+        "(config.json and weights), a Hugging Face Hub id such as bert-base-cased, or "
+        f"'{PACKAGED_MODEL}' for the packaged all-MiniLM-L6-v2 (offline)",
+    )
+    common.add_argument(
+        "--out",
+        required=True,
+        type=Path,
+        metavar="DIR",
+        help="folder for the fine-tuned bundle and metrics.json",
+    )
+    common.add_argument(
+        "--epochs",
+        type=_positive(int),
+        metavar="N",
+        default=3,
+        help="passes over --train (default: 3)",
+    )
+    common.add_argument(
+        "--lr",
+        type=_positive(float),
+        default=5e-5,
+        help="peak learning rate of AdamW (default: 5e-5)",
+    )
+    common.add_argument(
+        "--batch-size",
+        type=_positive(int),
+        metavar="N",
+        default=16,
+        help="examples per update (default: 16)",
+    )
+    common.add_argument(
+        "--max-length",
+        type=_positive(int),
+        metavar="N",
+        default=128,
+        help="word pieces per input, special tokens included; longer sentences are "
+        "cut into "
+        "windows (ner) or truncated (classify) (default: 128)",
+    )
+    common.add_argument(
+        "--seed",
+        type=int,
+        metavar="N",
+        default=0,
+        help="seed of the head's initialisation, the data order "
+        "and the dev split (default: 0)",
+    )
+    common.add_argument(
+        "--device", help="cpu, cuda, cuda:1, mps (default: the best available)"
+    )
+    common.add_argument(
+        "--encoding",
+        default="utf-8",
+        help="encoding of the data files (default: utf-8)",
+    )
 
     train = commands.add_parser("train", help="fine-tune a model on your files")
     tasks = train.add_subparsers(dest="task", required=True, metavar="{ner,classify}")
     ner = tasks.add_parser(
-        "ner", parents=[common], help="named-entity recognition on CoNLL files",
-        description="Fine-tune a token classifier on CoNLL files: one 'token tag' line per word (tab- or "
-                    "space-separated; with more columns, as in CoNLL-2003, the first is the token and the last "
-                    "the tag), a blank line after each sentence, -DOCSTART- lines ignored. Scored by entity F1.")
-    ner.add_argument("--scheme", choices=("auto", "iob1", "iob2"), default="auto",
-                     help="how the tags are written: iob2 (B- starts every entity), iob1 (the original "
-                          "CoNLL-2003 files), or auto: iob2 if valid, else iob1 (default: auto)")
+        "ner",
+        parents=[common],
+        help="named-entity recognition on CoNLL files",
+        description="Fine-tune a token classifier on CoNLL files: one 'token tag' "
+        "line per word (tab- or "
+        "space-separated; with more columns, as in CoNLL-2003, the first is the token "
+        "and the last "
+        "the tag), a blank line after each sentence, -DOCSTART- lines ignored. Scored "
+        "by entity F1.",
+    )
+    ner.add_argument(
+        "--scheme",
+        choices=("auto", "iob1", "iob2"),
+        default="auto",
+        help="how the tags are written: iob2 (B- starts every entity), iob1 (the "
+        "original "
+        "CoNLL-2003 files), or auto: iob2 if valid, else iob1 (default: auto)",
+    )
     classify = tasks.add_parser(
-        "classify", parents=[common], help="text classification on CSV/TSV files",
-        description="Fine-tune a text classifier on CSV or TSV files with a text column and a label column "
-                    "(quoted texts may hold delimiters and line breaks). Scored by macro-F1.")
-    classify.add_argument("--text-column", default="text", metavar="NAME_OR_INDEX", help="name of the text column in the header, or "
-                          "its 0-based index (default: text; SST-2: sentence; IMDB CSV: review)")
-    classify.add_argument("--label-column", default="label", metavar="NAME_OR_INDEX", help="name or 0-based index of the label column "
-                          "(default: label; IMDB CSV: sentiment)")
-    classify.add_argument("--delimiter", type=_delimiter, metavar="CHAR", help="field separator: ',', ';', '|' or 'tab' "
-                          "(default: tab for .tsv/.tab, comma for .csv, else guessed)")
-    classify.add_argument("--no-header", action="store_true", help="the first row is data: give the columns "
-                          "as indices")
+        "classify",
+        parents=[common],
+        help="text classification on CSV/TSV files",
+        description="Fine-tune a text classifier on CSV or TSV files with a text "
+        "column and a label column "
+        "(quoted texts may hold delimiters and line breaks). Scored by macro-F1.",
+    )
+    classify.add_argument(
+        "--text-column",
+        default="text",
+        metavar="NAME_OR_INDEX",
+        help="name of the text column in the header, or "
+        "its 0-based index (default: text; SST-2: sentence; IMDB CSV: review)",
+    )
+    classify.add_argument(
+        "--label-column",
+        default="label",
+        metavar="NAME_OR_INDEX",
+        help="name or 0-based index of the label column "
+        "(default: label; IMDB CSV: sentiment)",
+    )
+    classify.add_argument(
+        "--delimiter",
+        type=_delimiter,
+        metavar="CHAR",
+        help="field separator: ',', ';', '|' or 'tab' "
+        "(default: tab for .tsv/.tab, comma for .csv, else guessed)",
+    )
+    classify.add_argument(
+        "--no-header",
+        action="store_true",
+        help="the first row is data: give the columns as indices",
+    )
 
     predict = commands.add_parser(
-        "predict", help="answer for each line of text with a trained bundle",
-        description="Read one text per line (--input, or stdin) and write one answer per non-blank line: "
-                    "entities with character offsets (ner) or the label and the probability of every label "
-                    "(classify).")
-    predict.add_argument("--model", required=True, type=Path, metavar="DIR", help="a folder written by 'train'")
-    predict.add_argument("--input", type=Path, metavar="FILE", help="a UTF-8 text file, one text per line (default: stdin)")
-    predict.add_argument("--format", choices=("jsonl", "tsv"), default="jsonl",
-                         help="jsonl: one JSON object per text; tsv: a header, then one row per entity (ner) or "
-                              "per text (classify) (default: jsonl)")
-    predict.add_argument("--batch-size", type=_positive(int), metavar="N", default=32, help="texts per forward pass (default: 32)")
-    predict.add_argument("--device", help="cpu, cuda, mps (default: the best available)")
+        "predict",
+        help="answer for each line of text with a trained bundle",
+        description="Read one text per line (--input, or stdin) and write one answer "
+        "per non-blank line: "
+        "entities with character offsets (ner) or the label and the probability of "
+        "every label "
+        "(classify).",
+    )
+    predict.add_argument(
+        "--model",
+        required=True,
+        type=Path,
+        metavar="DIR",
+        help="a folder written by 'train'",
+    )
+    predict.add_argument(
+        "--input",
+        type=Path,
+        metavar="FILE",
+        help="a UTF-8 text file, one text per line (default: stdin)",
+    )
+    predict.add_argument(
+        "--format",
+        choices=("jsonl", "tsv"),
+        default="jsonl",
+        help="jsonl: one JSON object per text; tsv: a header, then one row per entity "
+        "(ner) or "
+        "per text (classify) (default: jsonl)",
+    )
+    predict.add_argument(
+        "--batch-size",
+        type=_positive(int),
+        metavar="N",
+        default=32,
+        help="texts per forward pass (default: 32)",
+    )
+    predict.add_argument(
+        "--device", help="cpu, cuda, mps (default: the best available)"
+    )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``python -m tutorialkit`` with ``argv`` (default: the command line); return the exit status.
+    """Run ``python -m tutorialkit`` with ``argv`` (default: the command line); return
+    the exit status.
 
-    Bad input prints ``tutorialkit: error: <what was expected and found>`` on stderr and returns 2.
-    Example: ``main(["predict", "--model", "runs/ner", "--input", "texts.txt"])`` -> ``0``.
+    Bad input prints ``tutorialkit: error: <what was expected and found>`` on stderr and
+    returns 2. Usage: ``main(["predict", "--model", "runs/ner", "--input",
+    "texts.txt"])``.
+
+    Example (a bundle folder that does not exist):
+
+    >>> main(["predict", "--model", "/no/such/bundle"])
+    2
     """
     args = build_parser().parse_args(argv)
     try:
@@ -147,82 +302,129 @@ def main(argv: Sequence[str] | None = None) -> int:
             run_predict(args)
         else:
             run_train(args)
-    except (DataFormatError, BundleError, InputError, ResourceMissing, OSError) as error:
+    except (
+        DataFormatError,
+        BundleError,
+        InputError,
+        ResourceMissing,
+        OSError,
+    ) as error:
         print(f"tutorialkit: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
     return 0
 
 
-# ---------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 # train
-# ---------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 
 
 def _model_source(name: str) -> str:
-    """The folder or Hub id that --model names, checked: a missing local folder is an InputError."""
+    """The folder or Hub id that --model names, checked: a missing local folder is an
+    InputError."""
     if name == PACKAGED_MODEL:
         return str(packaged_path(PACKAGED_MODEL))
     path = Path(name).expanduser()
-    looks_local = name.startswith((".", "/", "~")) or "\\" in name or name.count("/") > 1
+    looks_local = (
+        name.startswith((".", "/", "~")) or "\\" in name or name.count("/") > 1
+    )
     if path.is_dir() and not (path / "config.json").is_file():
-        raise InputError(f"--model {name}: the folder has no config.json: expected a model folder written by "
-                         f"save_pretrained (config.json and weights)")
+        raise InputError(
+            f"--model {name}: the folder has no config.json: expected a model folder "
+            "written by "
+            f"save_pretrained (config.json and weights)"
+        )
     if looks_local and not path.exists():
-        raise InputError(f"--model {name}: no such folder. Expected a local model folder (config.json and "
-                         f"weights), a Hugging Face Hub id such as bert-base-cased, or '{PACKAGED_MODEL}'")
+        raise InputError(
+            f"--model {name}: no such folder. Expected a local model folder "
+            "(config.json and "
+            "weights), a Hugging Face Hub id such as bert-base-cased, or "
+            f"'{PACKAGED_MODEL}'"
+        )
     return str(path) if path.exists() else name
 
 
 def _load_pretrained(name: str, auto_class, **kwargs):
-    """Tokenizer and model of --model, or an InputError that says what to pass instead."""
+    """Tokenizer and model of --model, or an InputError that says what to pass
+    instead."""
     from tutorialkit.resources import load_model, load_tokenizer
 
     source = _model_source(name)
     try:
         return load_tokenizer(source), load_model(source, auto_class, **kwargs)
     except ResourceMissing as error:
-        raise InputError(f"--model {name!r} is not a local folder and could not be loaded from the Hugging Face "
-                         f"Hub ({type(error.__cause__).__name__}): check the id and the internet connection, "
-                         f"pass a local model folder, or use --model {PACKAGED_MODEL} (the packaged "
-                         f"all-MiniLM-L6-v2, offline)") from error
+        raise InputError(
+            f"--model {name!r} is not a local folder and could not be loaded from the "
+            "Hugging Face "
+            f"Hub ({type(error.__cause__).__name__}): check the id and the internet "
+            "connection, "
+            f"pass a local model folder, or use --model {PACKAGED_MODEL} (the packaged "
+            f"all-MiniLM-L6-v2, offline)"
+        ) from error
 
 
-def _read_splits(args: argparse.Namespace, read: Callable[[Path], list], label_of: Callable) -> tuple[list, list, str]:
-    """Training and dev examples, and what the dev set is: --dev, or 10% of --train held out (said on stdout)."""
+def _read_splits(
+    args: argparse.Namespace, read: Callable[[Path], list], label_of: Callable
+) -> tuple[list, list, str]:
+    """Training and dev examples, and what the dev set is: --dev, or 10% of --train held
+    out (said on stdout)."""
     rows = read(args.train)
     if args.dev is not None:
         return rows, read(args.dev), str(args.dev)
-    # split_dataset cuts three parts: the middle 10% is the dev set, the other two are trained on
-    first, dev, last = split_dataset(rows, (0.45, 0.1, 0.45), seed=args.seed, stratify=label_of)
+    # split_dataset cuts three parts: the middle 10% is the dev set, the other two are
+    # trained on
+    first, dev, last = split_dataset(
+        rows, (0.45, 0.1, 0.45), seed=args.seed, stratify=label_of
+    )
     if not dev:
-        raise InputError(f"--train {args.train} has {len(rows)} examples: too few to hold 10% out; pass --dev")
-    print(f"no --dev: holding out {len(dev)} of the {len(rows)} examples of {args.train} (10%, seed {args.seed}) "
-          f"as the dev set")
+        raise InputError(
+            f"--train {args.train} has {len(rows)} examples: too few to hold 10% out; "
+            "pass --dev"
+        )
+    print(
+        f"no --dev: holding out {len(dev)} of the {len(rows)} examples of "
+        f"{args.train} (10%, seed {args.seed}) "
+        f"as the dev set"
+    )
     return first + last, dev, f"10% of {args.train}"
 
 
-def _check_dev_labels(dev_labels: Sequence[tuple[str, str]], known: Sequence[str], args: argparse.Namespace) -> None:
-    """InputError naming every dev label (with where it first occurs) that the model cannot predict."""
+def _check_dev_labels(
+    dev_labels: Sequence[tuple[str, str]],
+    known: Sequence[str],
+    args: argparse.Namespace,
+) -> None:
+    """InputError naming every dev label (with where it first occurs) that the model
+    cannot predict."""
     unseen: dict[str, str] = {}
     for label, source in dev_labels:
         if label not in known:
             unseen.setdefault(label, source)
     if unseen:
-        where = ", ".join(f"{label!r} (first in the example at {source})" for label, source in unseen.items())
-        raise InputError(f"the dev set has labels that never occur in --train {args.train}: {where}; the model "
-                         f"cannot learn them. Add training examples with them, or leave them out of the dev set")
+        where = ", ".join(
+            f"{label!r} (first in the example at {source})"
+            for label, source in unseen.items()
+        )
+        raise InputError(
+            f"the dev set has labels that never occur in --train {args.train}: "
+            f"{where}; the model "
+            "cannot learn them. Add training examples with them, or leave them out "
+            "of the dev set"
+        )
 
 
 def _column(value: str) -> str | int:
-    """A --text-column/--label-column value: a 0-based index when it is a number, else a header name."""
+    """A --text-column/--label-column value: a 0-based index when it is a number, else a
+    header name."""
     return int(value) if value.isdigit() else value
 
 
 def run_train(args: argparse.Namespace) -> None:
-    """``train ner`` and ``train classify``: read the files, fine-tune, keep the best epoch, write the bundle.
+    """``train ner`` and ``train classify``: read the files, fine-tune, keep the best
+    epoch, write the bundle.
 
-    Example: ``run_train(build_parser().parse_args(["train", "ner", "--train", "a.conll", "--model",
-    "minilm", "--out", "runs/a"]))``.
+    Usage: ``run_train(build_parser().parse_args(["train", "ner", "--train",
+    "a.conll", "--model", "minilm", "--out", "runs/a"]))``.
     """
     from tutorialkit.env import seed_everything
 
@@ -234,118 +436,241 @@ def run_train(args: argparse.Namespace) -> None:
 
 
 def _train_ner(args: argparse.Namespace) -> None:
-    """Token classification on CoNLL files, scored by entity-level precision, recall and F1."""
-    from transformers import AutoModelForTokenClassification, DataCollatorForTokenClassification
+    """Token classification on CoNLL files, scored by entity-level precision, recall and
+    F1."""
+    from transformers import (
+        AutoModelForTokenClassification,
+        DataCollatorForTokenClassification,
+    )
 
     from tutorialkit.metrics import entity_report
     from tutorialkit.ner import encode_sentences, label_maps, predict_tags
 
     train_rows, dev_rows, dev_name = _read_splits(
-        args, lambda path: read_conll(path, scheme=args.scheme, encoding=args.encoding), label_of=None)
+        args,
+        lambda path: read_conll(path, scheme=args.scheme, encoding=args.encoding),
+        label_of=None,
+    )
     label2id, id2label = label_maps(train_rows)
-    _check_dev_labels([(tag, s.source) for s in dev_rows for tag in s.tags], list(label2id), args)
-    tokenizer, model = _load_pretrained(args.model, AutoModelForTokenClassification, num_labels=len(label2id),
-                                        id2label=id2label, label2id=label2id)
+    _check_dev_labels(
+        [(tag, s.source) for s in dev_rows for tag in s.tags], list(label2id), args
+    )
+    tokenizer, model = _load_pretrained(
+        args.model,
+        AutoModelForTokenClassification,
+        num_labels=len(label2id),
+        id2label=id2label,
+        label2id=label2id,
+    )
     _check_max_length(model, args)
-    features = [w.features() for w in encode_sentences(train_rows, tokenizer, label2id, max_length=args.max_length)]
+    features = [
+        w.features()
+        for w in encode_sentences(
+            train_rows, tokenizer, label2id, max_length=args.max_length
+        )
+    ]
     gold = [s.tags for s in dev_rows]
 
     def report(model):
-        return entity_report(gold, predict_tags(model, tokenizer, dev_rows, id2label, max_length=args.max_length,
-                                                batch_size=args.batch_size))
+        return entity_report(
+            gold,
+            predict_tags(
+                model,
+                tokenizer,
+                dev_rows,
+                id2label,
+                max_length=args.max_length,
+                batch_size=args.batch_size,
+            ),
+        )
 
     def scores(r) -> dict[str, float]:
-        return {"precision": r.micro.precision, "recall": r.micro.recall, "f1": r.micro.f1}
+        return {
+            "precision": r.micro.precision,
+            "recall": r.micro.recall,
+            "f1": r.micro.f1,
+        }
 
-    _fit(args, "ner", model, tokenizer, features, DataCollatorForTokenClassification(tokenizer), report, scores,
-         {"n_train": len(train_rows), "n_dev": len(dev_rows), "dev": dev_name})
+    _fit(
+        args,
+        "ner",
+        model,
+        tokenizer,
+        features,
+        DataCollatorForTokenClassification(tokenizer),
+        report,
+        scores,
+        {"n_train": len(train_rows), "n_dev": len(dev_rows), "dev": dev_name},
+    )
 
 
 def _train_classify(args: argparse.Namespace) -> None:
-    """Sequence classification on CSV/TSV files, scored by accuracy and macro-F1 through the inference pipeline."""
+    """Sequence classification on CSV/TSV files, scored by accuracy and macro-F1 through
+    the inference pipeline."""
     from transformers import AutoModelForSequenceClassification, DataCollatorWithPadding
 
-    from tutorialkit.apps import SentimentPipeline, encode_labeled
+    from tutorialkit.apps import SentimentPipeline
+    from tutorialkit.classify import encode_labeled
     from tutorialkit.metrics import classification_report
 
     text_column, label_column = _column(args.text_column), _column(args.label_column)
-    if args.no_header and not (isinstance(text_column, int) and isinstance(label_column, int)):
-        raise InputError(f"--no-header: the file has no column names, so give --text-column and --label-column "
-                         f"as 0-based indices, found {args.text_column!r} and {args.label_column!r}")
+    if args.no_header and not (
+        isinstance(text_column, int) and isinstance(label_column, int)
+    ):
+        raise InputError(
+            "--no-header: the file has no column names, so give --text-column and "
+            "--label-column "
+            f"as 0-based indices, found {args.text_column!r} and {args.label_column!r}"
+        )
 
     def read(path: Path) -> list:
-        return read_text_classification(path, text_column=text_column, label_column=label_column,
-                                        delimiter=args.delimiter, header=not args.no_header, encoding=args.encoding)
+        return read_text_classification(
+            path,
+            text_column=text_column,
+            label_column=label_column,
+            delimiter=args.delimiter,
+            header=not args.no_header,
+            encoding=args.encoding,
+        )
 
-    train_rows, dev_rows, dev_name = _read_splits(args, read, label_of=lambda row: row.label)
+    train_rows, dev_rows, dev_name = _read_splits(
+        args, read, label_of=lambda row: row.label
+    )
     labels = sorted({row.label for row in train_rows})
     if len(labels) < 2:
-        raise InputError(f"--train {args.train}: expected at least two labels to tell apart, found {labels}")
+        raise InputError(
+            f"--train {args.train}: expected at least two labels to tell apart, found "
+            f"{labels}"
+        )
     _check_dev_labels([(row.label, row.source) for row in dev_rows], labels, args)
     label2id = {label: i for i, label in enumerate(labels)}
     id2label = dict(enumerate(labels))
-    tokenizer, model = _load_pretrained(args.model, AutoModelForSequenceClassification, num_labels=len(labels),
-                                        id2label=id2label, label2id=label2id)
+    tokenizer, model = _load_pretrained(
+        args.model,
+        AutoModelForSequenceClassification,
+        num_labels=len(labels),
+        id2label=id2label,
+        label2id=label2id,
+    )
     _check_max_length(model, args)
     features = encode_labeled(train_rows, tokenizer, labels, args.max_length)
     gold, texts = [row.label for row in dev_rows], [row.text for row in dev_rows]
 
     def report(model):
-        pipe = SentimentPipeline(model, tokenizer, id2label, batch_size=args.batch_size, max_length=args.max_length)
-        return classification_report(gold, [answer.label for answer in pipe(texts)], labels=labels)
+        pipe = SentimentPipeline(
+            model,
+            tokenizer,
+            id2label,
+            batch_size=args.batch_size,
+            max_length=args.max_length,
+        )
+        return classification_report(
+            gold, [answer.label for answer in pipe(texts)], labels=labels
+        )
 
     def scores(r) -> dict[str, float]:
         return {"accuracy": r.accuracy, "macro_f1": r.macro.f1}
 
-    _fit(args, "classify", model, tokenizer, features, DataCollatorWithPadding(tokenizer), report, scores,
-         {"n_train": len(train_rows), "n_dev": len(dev_rows), "dev": dev_name})
+    _fit(
+        args,
+        "classify",
+        model,
+        tokenizer,
+        features,
+        DataCollatorWithPadding(tokenizer),
+        report,
+        scores,
+        {"n_train": len(train_rows), "n_dev": len(dev_rows), "dev": dev_name},
+    )
 
 
 def _check_max_length(model, args: argparse.Namespace) -> None:
-    """InputError when --max-length is beyond the model's position limit (it would fail mid-training)."""
+    """InputError when --max-length is beyond the model's position limit (it would fail
+    mid-training)."""
     limit = getattr(model.config, "max_position_embeddings", None)
     if isinstance(limit, int) and args.max_length > limit:
-        raise InputError(f"--max-length {args.max_length} is more than the {limit} positions {args.model} "
-                         f"has: pass --max-length {limit} or less")
+        raise InputError(
+            f"--max-length {args.max_length} is more than the {limit} positions "
+            f"{args.model} "
+            f"has: pass --max-length {limit} or less"
+        )
 
 
-def _fit(args, task: str, model, tokenizer, features: list[dict], collate, report: Callable, scores: Callable,
-         sizes: dict) -> None:
-    """Train on ``features`` keeping the epoch with the best dev score; print the dev report; write the bundle."""
+def _fit(
+    args,
+    task: str,
+    model,
+    tokenizer,
+    features: list[dict],
+    collate,
+    report: Callable,
+    scores: Callable,
+    sizes: dict,
+) -> None:
+    """Train on ``features`` keeping the epoch with the best dev score; print the dev
+    report; write the bundle."""
     from torch.utils.data import DataLoader
 
     from tutorialkit.train import TrainConfig, train
 
     metric = "f1" if task == "ner" else "macro_f1"
-    batches = LengthGroupedBatches([len(f["input_ids"]) for f in features], args.batch_size)
+    batches = LengthGroupedBatches(
+        [len(f["input_ids"]) for f in features], args.batch_size
+    )
     loader = DataLoader(features, batch_sampler=batches, collate_fn=collate)
     args.out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    config = TrainConfig(lr=args.lr, epochs=args.epochs, seed=args.seed, device=args.device, metric=metric)
+    config = TrainConfig(
+        lr=args.lr,
+        epochs=args.epochs,
+        seed=args.seed,
+        device=args.device,
+        metric=metric,
+    )
     history = train(model, loader, config, evaluate=lambda m: scores(report(m)))
     seconds = time.perf_counter() - started
     final = report(model)
     table = final.table()
     best = history.best
-    print(f"\ndev set ({sizes['dev']}, {sizes['n_dev']} examples), best epoch {best['epoch']:.0f} of {args.epochs}:")
+    print(
+        f"\ndev set ({sizes['dev']}, {sizes['n_dev']} examples), best epoch "
+        f"{best['epoch']:.0f} of {args.epochs}:"
+    )
     print(table.to_string(float_format="{:.3f}".format))
     save_bundle(model, tokenizer, args.out, task=task, max_length=args.max_length)
-    metrics = {"task": task, "model": args.model, "train": str(args.train), **sizes, "epochs": args.epochs,
-               "lr": args.lr, "batch_size": args.batch_size, "max_length": args.max_length, "seed": args.seed,
-               "train_seconds": round(seconds, 1), "best": best, "evals": history.evals,
-               "dev_report": table.to_dict(orient="index")}
-    (args.out / "metrics.json").write_text(json.dumps(metrics, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    print(f"saved the model, its tokenizer and labels to {args.out}; metrics in {args.out / 'metrics.json'}\n"
-          f"use it: python -m tutorialkit predict --model {args.out} --input texts.txt")
+    metrics = {
+        "task": task,
+        "model": args.model,
+        "train": str(args.train),
+        **sizes,
+        "epochs": args.epochs,
+        "lr": args.lr,
+        "batch_size": args.batch_size,
+        "max_length": args.max_length,
+        "seed": args.seed,
+        "train_seconds": round(seconds, 1),
+        "best": best,
+        "evals": history.evals,
+        "dev_report": table.to_dict(orient="index"),
+    }
+    (args.out / "metrics.json").write_text(
+        json.dumps(metrics, indent=1, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
+    print(
+        f"saved the model, its tokenizer and labels to {args.out}; metrics in "
+        f"{args.out / 'metrics.json'}\n"
+        f"use it: python -m tutorialkit predict --model {args.out} --input texts.txt"
+    )
 
 
-# ---------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 # predict
-# ---------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 
 
 def _read_texts(path: Path | None) -> list[tuple[int, str]]:
-    """(line number, text) of each non-blank line of ``path`` (or stdin), read as UTF-8."""
+    """(line number, text) of each non-blank line of ``path`` (or stdin), read as
+    UTF-8."""
     name = str(path) if path is not None else "<stdin>"
     data = path.read_bytes() if path is not None else sys.stdin.buffer.read()
     texts = []
@@ -353,35 +678,62 @@ def _read_texts(path: Path | None) -> list[tuple[int, str]]:
         try:
             text = raw.decode("utf-8").removeprefix("\ufeff")
         except UnicodeDecodeError as error:
-            raise InputError(f"{name}:{number}: expected UTF-8 text, found the bytes "
-                             f"{raw[error.start:error.end]!r}: convert the file, e.g. iconv -f latin1 -t utf-8") from None
+            raise InputError(
+                f"{name}:{number}: expected UTF-8 text, found the bytes "
+                f"{raw[error.start : error.end]!r}: convert the file, e.g. iconv -f "
+                "latin1 -t utf-8"
+            ) from None
         if text.strip():
             texts.append((number, text))
     return texts
 
 
 def _answer(task: str, number: int, text: str, found) -> dict:
-    """One JSON-ready answer: entities with character offsets (ner), or the label and its probabilities."""
+    """One JSON-ready answer: entities with character offsets (ner), or the label and
+    its probabilities."""
     if task == "ner":
-        return {"line": number, "text": text, "entities": [
-            {"text": e.text, "label": e.label, "start": e.start, "end": e.end, "score": round(e.score, 4)}
-            for e in found]}
-    return {"line": number, "text": text, "label": found.label, "score": round(found.score, 4),
-            "probabilities": {label: round(p, 4) for label, p in found.probabilities.items()}}
+        return {
+            "line": number,
+            "text": text,
+            "entities": [
+                {
+                    "text": e.text,
+                    "label": e.label,
+                    "start": e.start,
+                    "end": e.end,
+                    "score": round(e.score, 4),
+                }
+                for e in found
+            ],
+        }
+    return {
+        "line": number,
+        "text": text,
+        "label": found.label,
+        "score": round(found.score, 4),
+        "probabilities": {
+            label: round(p, 4) for label, p in found.probabilities.items()
+        },
+    }
 
 
 def _tsv_rows(answer: dict) -> list[list]:
     """The TSV rows of one answer: one per entity (ner) or one per text (classify)."""
     if "entities" in answer:
-        return [[answer["line"], e["start"], e["end"], e["label"], e["score"], e["text"]] for e in answer["entities"]]
+        return [
+            [answer["line"], e["start"], e["end"], e["label"], e["score"], e["text"]]
+            for e in answer["entities"]
+        ]
     return [[answer["line"], answer["label"], answer["score"], answer["text"]]]
 
 
 def run_predict(args: argparse.Namespace) -> None:
-    """``predict``: load the bundle, answer for every non-blank input line, write JSON lines or TSV to stdout.
+    """``predict``: load the bundle, answer for every non-blank input line, write JSON
+    lines or TSV to stdout.
 
-    Each answer carries the input's line number (``"line"``), so blank lines, which are skipped,
-    do not shift the answers. Example: ``run_predict(build_parser().parse_args(["predict", "--model", "runs/ner"]))``.
+    Each answer carries the input's line number (``"line"``), so blank lines, which are
+    skipped, do not shift the answers. Usage:
+    ``run_predict(build_parser().parse_args(["predict", "--model", "runs/ner"]))``.
     """
     bundle = load_bundle(args.model, device=args.device)
     pipe = bundle.pipeline(batch_size=args.batch_size)

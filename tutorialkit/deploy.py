@@ -1,17 +1,20 @@
-"""Deployment: a fine-tuned model as one folder, loaded back in a fresh process, and timed.
+"""Deployment: a fine-tuned model as one folder, loaded back in a fresh process, and
+timed.
 
 A *bundle* is a folder holding everything inference needs and nothing else:
 
-* ``model.safetensors`` and ``config.json`` (with the label names, ``id2label``/``label2id``),
-  written by ``model.save_pretrained``;
+* ``model.safetensors`` and ``config.json`` (with the label names,
+  ``id2label``/``label2id``), written by ``model.save_pretrained``;
 * the tokenizer's files, written by ``tokenizer.save_pretrained``;
-* ``tutorialkit.json``: the task (``"ner"`` or ``"classify"``), the ``max_length`` the model was
-  trained with, the labels in id order and the version of ``tutorialkit`` that wrote it.
+* ``tutorialkit.json``: the task (``"ner"`` or ``"classify"``), the ``max_length`` the
+  model was trained with, the labels in id order and the version of ``tutorialkit`` that
+  wrote it.
 
-:func:`save_bundle` writes one, :func:`load_bundle` reads it back into a :class:`Bundle` whose
-:meth:`Bundle.pipeline` is the :class:`~tutorialkit.apps.NerPipeline` or
-:class:`~tutorialkit.apps.SentimentPipeline` of its task, and :func:`measure_throughput` measures
-the latency and throughput of a pipeline at several batch sizes on this machine.
+:func:`save_bundle` writes one, :func:`load_bundle` reads it back into a :class:`Bundle`
+whose :meth:`Bundle.pipeline` is the :class:`~tutorialkit.apps.NerPipeline` or
+:class:`~tutorialkit.apps.SentimentPipeline` of its task, and :func:`measure_throughput`
+measures the latency and throughput of a pipeline at several batch sizes on this
+machine.
 """
 
 from __future__ import annotations
@@ -37,55 +40,86 @@ WEIGHTS_FILES = ("model.safetensors", "model.safetensors.index.json")
 
 
 class BundleError(ValueError):
-    """A folder is not a bundle written by :func:`save_bundle`; the message names the folder and what is missing."""
+    """A folder is not a bundle written by :func:`save_bundle`; the message names the
+    folder and what is missing."""
 
 
 def _check_task(task: str) -> None:
     """ValueError unless ``task`` is one of :data:`TASKS`."""
     if task not in TASKS:
-        raise ValueError(f"task must be one of {TASKS} ('ner': token classification, "
-                         f"'classify': text classification), found {task!r}")
+        raise ValueError(
+            f"task must be one of {TASKS} ('ner': token classification, "
+            f"'classify': text classification), found {task!r}"
+        )
 
 
 def _auto_class(task: str):
     """The transformers Auto class with the head of ``task``."""
-    from transformers import AutoModelForSequenceClassification, AutoModelForTokenClassification
+    from transformers import (
+        AutoModelForSequenceClassification,
+        AutoModelForTokenClassification,
+    )
 
-    return AutoModelForTokenClassification if task == "ner" else AutoModelForSequenceClassification
+    return (
+        AutoModelForTokenClassification
+        if task == "ner"
+        else AutoModelForSequenceClassification
+    )
 
 
-def save_bundle(model: torch.nn.Module, tokenizer, folder: str | Path, *, task: str, max_length: int) -> Path:
-    """Write a fine-tuned model, its tokenizer and ``tutorialkit.json`` into ``folder``; return its path.
+def save_bundle(
+    model: torch.nn.Module, tokenizer, folder: str | Path, *, task: str, max_length: int
+) -> Path:
+    """Write a fine-tuned model, its tokenizer and ``tutorialkit.json`` into ``folder``;
+    return its path.
 
-    The model's weights go to safetensors (no pickled code runs when they are loaded) and its
-    ``config.json`` keeps the label names; ``tutorialkit.json`` records the ``task`` ("ner" or
-    "classify"), the ``max_length`` in word pieces used in training, so that inference cuts texts
-    the same way, and the labels in id order.
-    Example: ``save_bundle(model, tokenizer, "runs/wnut-bundle", task="ner", max_length=128)``.
+    The model's weights go to safetensors (no pickled code runs when they are loaded)
+    and its ``config.json`` keeps the label names; ``tutorialkit.json`` records the
+    ``task`` ("ner" or "classify"), the ``max_length`` in word pieces used in training,
+    so that inference cuts texts the same way, and the labels in id order. Usage:
+    ``save_bundle(model, tokenizer, "runs/wnut-bundle", task="ner", max_length=128)``.
     """
     _check_task(task)
-    if not isinstance(max_length, int) or isinstance(max_length, bool) or max_length < 2:
-        raise ValueError(f"max_length must be a whole number of word pieces >= 2, found {max_length!r}")
+    if (
+        not isinstance(max_length, int)
+        or isinstance(max_length, bool)
+        or max_length < 2
+    ):
+        raise ValueError(
+            "max_length must be a whole number of word pieces >= 2, found "
+            f"{max_length!r}"
+        )
     id2label = {int(i): label for i, label in model.config.id2label.items()}
     if sorted(id2label) != list(range(model.config.num_labels)):
-        raise ValueError(f"model.config.id2label must name the labels 0..{model.config.num_labels - 1}, "
-                         f"found ids {sorted(id2label)}")
+        raise ValueError(
+            "model.config.id2label must name the labels "
+            f"0..{model.config.num_labels - 1}, "
+            f"found ids {sorted(id2label)}"
+        )
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
-    metadata = {"task": task, "max_length": max_length, "labels": [id2label[i] for i in sorted(id2label)],
-                "tutorialkit": tutorialkit.__version__}
-    (folder / BUNDLE_FILE).write_text(json.dumps(metadata, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    metadata = {
+        "task": task,
+        "max_length": max_length,
+        "labels": [id2label[i] for i in sorted(id2label)],
+        "tutorialkit": tutorialkit.__version__,
+    }
+    (folder / BUNDLE_FILE).write_text(
+        json.dumps(metadata, indent=1, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
     return folder
 
 
 @dataclass(frozen=True)
 class Bundle:
-    """A bundle loaded by :func:`load_bundle`: the model (eval mode), its tokenizer and what it was trained for.
+    """A bundle loaded by :func:`load_bundle`: the model (eval mode), its tokenizer and
+    what it was trained for.
 
-    ``task`` is "ner" or "classify"; ``max_length`` the word-piece limit it was trained with;
-    ``id2label`` the label of each output id. Example: ``load_bundle("runs/wnut-bundle").pipeline()(["Hi Bob"])``.
+    ``task`` is "ner" or "classify"; ``max_length`` the word-piece limit it was trained
+    with; ``id2label`` the label of each output id. Usage:
+    ``load_bundle("runs/wnut-bundle").pipeline()(["Hi Bob"])``.
     """
 
     model: torch.nn.Module
@@ -95,57 +129,97 @@ class Bundle:
     id2label: dict[int, str]
 
     def pipeline(self, batch_size: int = 32) -> NerPipeline | SentimentPipeline:
-        """The inference pipeline of the task: a NerPipeline ("ner") or a SentimentPipeline ("classify")."""
+        """The inference pipeline of the task: a NerPipeline ("ner") or a
+        SentimentPipeline ("classify")."""
         kind = NerPipeline if self.task == "ner" else SentimentPipeline
-        return kind(self.model, self.tokenizer, self.id2label, batch_size=batch_size, max_length=self.max_length)
+        return kind(
+            self.model,
+            self.tokenizer,
+            self.id2label,
+            batch_size=batch_size,
+            max_length=self.max_length,
+        )
 
 
 def _read_metadata(folder: Path) -> dict:
-    """Read and check ``tutorialkit.json`` and the files next to it, or raise BundleError saying what is missing."""
+    """Read and check ``tutorialkit.json`` and the files next to it, or raise
+    BundleError saying what is missing."""
     if not folder.is_dir():
-        raise BundleError(f"{folder}: no such folder: expected a bundle written by save_bundle "
-                          f"(or by `python -m tutorialkit train`)")
+        raise BundleError(
+            f"{folder}: no such folder: expected a bundle written by save_bundle "
+            f"(or by `python -m tutorialkit train`)"
+        )
     if not (folder / BUNDLE_FILE).is_file():
-        raise BundleError(f"{folder} is not a tutorialkit bundle: it has no {BUNDLE_FILE} (expected a folder "
-                          f"written by save_bundle or by `python -m tutorialkit train`)")
-    missing = [] if any((folder / name).is_file() for name in WEIGHTS_FILES) else [" or ".join(WEIGHTS_FILES)]
+        raise BundleError(
+            f"{folder} is not a tutorialkit bundle: it has no {BUNDLE_FILE} (expected "
+            "a folder "
+            f"written by save_bundle or by `python -m tutorialkit train`)"
+        )
+    missing = (
+        []
+        if any((folder / name).is_file() for name in WEIGHTS_FILES)
+        else [" or ".join(WEIGHTS_FILES)]
+    )
     missing += [] if (folder / "config.json").is_file() else ["config.json"]
     if missing:
-        raise BundleError(f"{folder} is an incomplete bundle: missing {', '.join(missing)} "
-                          f"(written by model.save_pretrained in save_bundle)")
+        raise BundleError(
+            f"{folder} is an incomplete bundle: missing {', '.join(missing)} "
+            f"(written by model.save_pretrained in save_bundle)"
+        )
     try:
         metadata = json.loads((folder / BUNDLE_FILE).read_text(encoding="utf-8"))
         _check_task(metadata["task"])
         labels, max_length = list(metadata["labels"]), int(metadata["max_length"])
     except (ValueError, KeyError, TypeError) as error:
-        raise BundleError(f"{folder / BUNDLE_FILE}: expected JSON with 'task' ({' or '.join(TASKS)}), "
-                          f"'max_length' and 'labels', found a problem: {error!r}") from error
+        raise BundleError(
+            f"{folder / BUNDLE_FILE}: expected JSON with 'task' "
+            f"({' or '.join(TASKS)}), "
+            f"'max_length' and 'labels', found a problem: {error!r}"
+        ) from error
     return {"task": metadata["task"], "max_length": max_length, "labels": labels}
 
 
 def load_bundle(folder: str | Path, device: torch.device | str | None = None) -> Bundle:
-    """Load a folder written by :func:`save_bundle`: float32 weights, eval mode, on ``device``.
+    """Load a folder written by :func:`save_bundle`: float32 weights, eval mode, on
+    ``device``.
 
-    ``device=None`` picks the best available (:func:`tutorialkit.env.pick_device`). The model is
-    loaded with the Auto class of its task (token or sequence classification) and an explicit
-    float32 dtype (transformers 5 would otherwise keep the dtype it was saved in). A folder that is
-    not a complete bundle raises :class:`BundleError` naming the folder and the missing file.
-    Example: ``bundle = load_bundle("runs/wnut-bundle"); bundle.pipeline()(["Obama visited Paris"])``.
+    ``device=None`` picks the best available (:func:`tutorialkit.env.pick_device`). The
+    model is loaded with the Auto class of its task (token or sequence classification)
+    and an explicit float32 dtype (transformers 5 would otherwise keep the dtype it was
+    saved in). A folder that is not a complete bundle raises :class:`BundleError` naming
+    the folder and the missing file. Usage: ``bundle =
+    load_bundle("runs/wnut-bundle"); bundle.pipeline()(["Obama visited Paris"])``.
     """
     folder = Path(folder)
     metadata = _read_metadata(folder)
-    model = load_model(str(folder), _auto_class(metadata["task"]), device=pick_device(device), dtype=torch.float32)
+    model = load_model(
+        str(folder),
+        _auto_class(metadata["task"]),
+        device=pick_device(device),
+        dtype=torch.float32,
+    )
     model.eval()
     id2label = dict(enumerate(metadata["labels"]))
     saved = {int(i): label for i, label in model.config.id2label.items()}
     if saved != id2label:
-        raise BundleError(f"{folder}: the labels of {BUNDLE_FILE} {metadata['labels']} differ from those of "
-                          f"config.json {[saved[i] for i in sorted(saved)]}: the bundle was changed by hand")
-    return Bundle(model, load_tokenizer(str(folder)), metadata["task"], metadata["max_length"], id2label)
+        raise BundleError(
+            f"{folder}: the labels of {BUNDLE_FILE} {metadata['labels']} differ from "
+            "those of "
+            f"config.json {[saved[i] for i in sorted(saved)]}: the bundle was changed "
+            "by hand"
+        )
+    return Bundle(
+        model,
+        load_tokenizer(str(folder)),
+        metadata["task"],
+        metadata["max_length"],
+        id2label,
+    )
 
 
 def _synchronize(device: torch.device) -> None:
-    """Wait for the GPU's queued work, so that the clock measures it (a no-op elsewhere)."""
+    """Wait for the GPU's queued work, so that the clock measures it (a no-op
+    elsewhere)."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
@@ -156,21 +230,26 @@ def measure_throughput(
     batch_sizes: Sequence[int] = (1, 8, 32),
     repeats: int = 3,
 ) -> list[dict]:
-    """Time a pipeline over ``texts`` at each batch size: latency per text and per batch, and throughput.
+    """Time a pipeline over ``texts`` at each batch size: latency per text and per
+    batch, and throughput.
 
-    For each batch size the pipeline runs once untimed (warm-up: memory allocation, kernel
-    selection), then ``repeats`` timed runs over all the texts (``time.perf_counter``, after a CUDA
-    synchronisation on a GPU). Returns one dict per batch size with ``batch_size``, ``texts``,
-    ``repeats``, ``seconds`` (median run), ``ms_per_text`` (median run time / texts),
-    ``ms_per_batch`` (median run time / batches: what one request waits when it is served in a
-    full batch) and ``texts_per_s``. The pipeline's ``batch_size`` is restored afterwards.
-    Example: ``pd.DataFrame(measure_throughput(bundle.pipeline(), texts))``.
+    For each batch size the pipeline runs once untimed (warm-up: memory allocation,
+    kernel selection), then ``repeats`` timed runs over all the texts
+    (``time.perf_counter``, after a CUDA synchronisation on a GPU). Returns one dict per
+    batch size with ``batch_size``, ``texts``, ``repeats``, ``seconds`` (median run),
+    ``ms_per_text`` (median run time / texts), ``ms_per_batch`` (median run time /
+    batches: what one request waits when it is served in a full batch) and
+    ``texts_per_s``. The pipeline's ``batch_size`` is restored afterwards. Usage:
+    ``pd.DataFrame(measure_throughput(bundle.pipeline(), texts))``.
     """
     texts = list(texts)
     if not texts:
         raise ValueError("expected at least one text to time, found none")
     if repeats < 1 or any(b < 1 for b in batch_sizes) or not batch_sizes:
-        raise ValueError(f"expected repeats >= 1 and batch sizes >= 1, found {repeats} and {tuple(batch_sizes)}")
+        raise ValueError(
+            f"expected repeats >= 1 and batch sizes >= 1, found {repeats} and "
+            f"{tuple(batch_sizes)}"
+        )
     device = next(pipeline.model.parameters()).device
     original = pipeline.batch_size
     results = []
@@ -187,9 +266,17 @@ def measure_throughput(
                 times.append(time.perf_counter() - start)
             seconds = statistics.median(times)
             batches = -(-len(texts) // batch_size)
-            results.append({"batch_size": batch_size, "texts": len(texts), "repeats": repeats, "seconds": seconds,
-                            "ms_per_text": 1000 * seconds / len(texts), "ms_per_batch": 1000 * seconds / batches,
-                            "texts_per_s": len(texts) / seconds})
+            results.append(
+                {
+                    "batch_size": batch_size,
+                    "texts": len(texts),
+                    "repeats": repeats,
+                    "seconds": seconds,
+                    "ms_per_text": 1000 * seconds / len(texts),
+                    "ms_per_batch": 1000 * seconds / batches,
+                    "texts_per_s": len(texts) / seconds,
+                }
+            )
     finally:
         pipeline.batch_size = original
     return results

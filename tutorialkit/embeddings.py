@@ -1,4 +1,5 @@
-"""Sentence and token vectors from an encoder: the representations that fine-tuning starts from."""
+"""Sentence and token vectors from an encoder: the representations that fine-tuning
+starts from."""
 
 from __future__ import annotations
 
@@ -11,13 +12,19 @@ from tqdm.auto import tqdm
 def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
     """Average the token vectors of each sequence, ignoring padding.
 
-    ``hidden`` is (batch, seq, d), ``attention_mask`` is (batch, seq) with 1 for real tokens.
-    Returns (batch, d). Example: ``mean_pool(torch.ones(1, 3, 2), torch.tensor([[1, 1, 0]]))`` ->
-    ``tensor([[1., 1.]])``.
+    ``hidden`` is (batch, seq, d), ``attention_mask`` is (batch, seq) with 1 for real
+    tokens. Returns (batch, d).
+
+    Example (the third token is padding):
+
+    >>> hidden = torch.tensor([[[1.0, 2.0], [3.0, 4.0], [9.0, 9.0]]])
+    >>> mean_pool(hidden, torch.tensor([[1, 1, 0]]))
+    tensor([[2., 3.]])
     """
     if hidden.shape[:2] != attention_mask.shape:
         raise ValueError(
-            f"hidden is {tuple(hidden.shape)} but attention_mask is {tuple(attention_mask.shape)}; "
+            f"hidden is {tuple(hidden.shape)} but attention_mask is "
+            f"{tuple(attention_mask.shape)}; "
             "expected (batch, seq, d) and (batch, seq)"
         )
     mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
@@ -36,21 +43,32 @@ def encode(
     sort_by_length: bool = True,
     progress: bool = True,
 ) -> torch.Tensor:
-    """Mean-pooled last-layer vectors of ``texts``, computed in batches: a (len(texts), d) CPU tensor.
+    """Mean-pooled last-layer vectors of ``texts``, computed in batches: a (len(texts),
+    d) CPU tensor.
 
-    Each batch is padded only to its own longest text (dynamic padding), and texts longer than
-    ``max_length`` tokens are truncated. With ``sort_by_length`` the texts are fed shortest first,
-    so that each batch holds texts of similar length and little padding; the rows of the result
-    are in the order of ``texts`` either way. Example: ``encode(model, tok, ["good", "bad"]).shape``
-    -> ``torch.Size([2, 384])``.
+    Each batch is padded only to its own longest text (dynamic padding), and texts
+    longer than ``max_length`` tokens are truncated. With ``sort_by_length`` the texts
+    are fed shortest first, so that each batch holds texts of similar length and little
+    padding; the rows of the result are in the order of ``texts`` either way. Usage:
+    ``encode(model, tok, ["good", "bad"])``, one 384-dimensional row per text with
+    MiniLM.
     """
     if isinstance(texts, str):
-        raise TypeError("encode expects a sequence of texts, got a single str; wrap it in a list")
+        raise TypeError(
+            "encode expects a sequence of texts, got a single str; wrap it in a list"
+        )
     texts = list(texts)
-    device = torch.device(device) if device is not None else next(model.parameters()).device
+    device = (
+        torch.device(device) if device is not None else next(model.parameters()).device
+    )
     order = list(range(len(texts)))
     if sort_by_length and texts:
-        lengths = [len(ids) for ids in tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]]
+        lengths = [
+            len(ids)
+            for ids in tokenizer(texts, truncation=True, max_length=max_length)[
+                "input_ids"
+            ]
+        ]
         order.sort(key=lengths.__getitem__)
     model.eval()
     vectors = torch.empty(len(texts), model.config.hidden_size)
@@ -58,7 +76,11 @@ def encode(
     for start in tqdm(starts, desc="encode", unit="batch", disable=not progress):
         rows = order[start : start + batch_size]
         batch = tokenizer(
-            [texts[i] for i in rows], padding=True, truncation=True, max_length=max_length, return_tensors="pt",
+            [texts[i] for i in rows],
+            padding=True,
+            truncation=True,
+            max_length=max_length,
+            return_tensors="pt",
         ).to(device)
         hidden = model(**batch).last_hidden_state
         vectors[rows] = mean_pool(hidden, batch["attention_mask"]).float().cpu()

@@ -4,11 +4,12 @@ Every chapter starts with :func:`setup`, which decides three things once:
 
 * the **device** (CUDA GPU > Apple MPS > CPU),
 * the **profile**: ``quick`` (offline, CPU-sized: what CI and a laptop run) or ``full``
-  (the drafts' benchmarks from the Hugging Face Hub, sized for a GPU),
+  (the standard benchmarks' models and data from the Hugging Face Hub, sized for a
+  GPU),
 * the **seed** of every random number generator, so that a run can be repeated,
 
-and :func:`banner` prints them in one line, so that nobody mistakes a quick-profile number for a
-benchmark.
+and :func:`banner` prints them in one line, so that nobody mistakes a quick-profile
+number for a benchmark.
 """
 
 from __future__ import annotations
@@ -24,20 +25,29 @@ import torch
 
 PROFILES = ("quick", "full", "auto")
 PROFILE_VARIABLE = "TUTORIALKIT_PROFILE"
-REHEARSAL_VARIABLE = "TUTORIALKIT_REHEARSAL"  # "1": the full profile against a local Hub copy, CI-sized
+# "1": the full profile against a local Hub copy, CI-sized
+REHEARSAL_VARIABLE = "TUTORIALKIT_REHEARSAL"
 HUB_HOST = "huggingface.co"
 
 
 def pick_device(prefer: str | None = None) -> torch.device:
     """Return the best available device: CUDA, then Apple MPS, then CPU.
 
-    ``prefer`` (e.g. ``"cpu"``) overrides the choice. Example: ``pick_device()`` -> ``device('cpu')``.
+    ``prefer`` (e.g. ``"cpu"``) overrides the choice.
+
+    Example:
+
+    >>> pick_device("cpu")
+    device(type='cpu')
     """
     if prefer is not None:
         return torch.device(prefer)
     if torch.cuda.is_available():
         return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+    if (
+        getattr(torch.backends, "mps", None) is not None
+        and torch.backends.mps.is_available()
+    ):
         return torch.device("mps")
     return torch.device("cpu")
 
@@ -45,7 +55,11 @@ def pick_device(prefer: str | None = None) -> torch.device:
 def seed_everything(seed: int = 0) -> None:
     """Seed Python's, NumPy's and PyTorch's (CPU and all GPUs) random generators.
 
-    Example: ``seed_everything(0); torch.rand(1)`` gives the same number on every run.
+    Example: the same seed gives the same numbers.
+
+    >>> seed_everything(0); first = torch.rand(1)
+    >>> seed_everything(0); torch.rand(1).equal(first)
+    True
     """
     random.seed(seed)
     np.random.seed(seed)
@@ -55,12 +69,17 @@ def seed_everything(seed: int = 0) -> None:
 def autocast_dtype(device: torch.device | str) -> torch.dtype:
     """The dtype to use under ``torch.autocast`` on ``device``.
 
-    bfloat16 on GPUs that compute in it natively (Ampere and newer: same exponent range as
-    float32, so no loss scaling is needed), float16 on older CUDA GPUs such as Colab's T4 (needs a
-    gradient scaler), float32 elsewhere: on a CPU or MPS there is nothing to gain that is worth
-    the lost precision in a tutorial. A T4 reports bfloat16 as supported *through emulation*,
-    which is slow and uses no tensor cores, so emulation does not count.
-    Example: ``autocast_dtype("cpu")`` -> ``torch.float32``.
+    bfloat16 on GPUs that compute in it natively (Ampere and newer: same exponent range
+    as float32, so no loss scaling is needed), float16 on older CUDA GPUs such as
+    Colab's T4 (needs a gradient scaler), float32 elsewhere: on a CPU or MPS there is
+    nothing to gain that is worth the lost precision in a tutorial. A T4 reports
+    bfloat16 as supported *through emulation*, which is slow and uses no tensor cores,
+    so emulation does not count.
+
+    Example:
+
+    >>> autocast_dtype("cpu")
+    torch.float32
     """
     device = torch.device(device)
     if device.type != "cuda":
@@ -70,15 +89,16 @@ def autocast_dtype(device: torch.device | str) -> torch.dtype:
 
 
 def in_colab() -> bool:
-    """True when running inside Google Colab. Example: ``in_colab()`` -> ``False`` on a laptop."""
+    """True when running inside Google Colab (False on a laptop or a CI machine)."""
     return "google.colab" in sys.modules or "COLAB_RELEASE_TAG" in os.environ
 
 
 def hub_reachable(timeout: float = 3.0) -> bool:
-    """True when the Hugging Face Hub answers a TCP connection and offline mode is not forced.
+    """True when the Hugging Face Hub answers a TCP connection and offline mode is not
+    forced.
 
-    ``HF_HUB_OFFLINE=1`` (the Hub library's own switch) always means unreachable.
-    Example: ``hub_reachable()`` -> ``False`` on a machine without internet.
+    ``HF_HUB_OFFLINE=1`` (the Hub library's own switch) always means unreachable, and
+    so does a machine without internet, after at most ``timeout`` seconds.
     """
     if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes"):
         return False
@@ -93,14 +113,20 @@ def resolve_profile(requested: str | None = None) -> tuple[str, str]:
     """Turn ``quick | full | auto`` into ``quick`` or ``full`` and say why.
 
     ``requested`` defaults to the ``TUTORIALKIT_PROFILE`` environment variable, then to
-    ``auto``; ``auto`` means ``full`` only when there is a CUDA GPU *and* the Hub is reachable.
-    Returns ``(profile, reason)``. Example: ``resolve_profile("quick")`` ->
-    ``("quick", "asked for quick")``.
+    ``auto``; ``auto`` means ``full`` only when there is a CUDA GPU *and* the Hub is
+    reachable. Returns ``(profile, reason)``.
+
+    Example:
+
+    >>> resolve_profile("quick")
+    ('quick', 'asked for quick')
     """
     name = (requested or os.environ.get(PROFILE_VARIABLE) or "auto").strip().lower()
     if name not in PROFILES:
         source = "argument" if requested else PROFILE_VARIABLE
-        raise ValueError(f"unknown profile {name!r} (from {source}); expected one of {PROFILES}")
+        raise ValueError(
+            f"unknown profile {name!r} (from {source}); expected one of {PROFILES}"
+        )
     if name != "auto":
         return name, f"asked for {name}"
     if not torch.cuda.is_available():
@@ -120,18 +146,31 @@ class Runtime:
     amp_dtype: torch.dtype  # dtype for torch.autocast on this device
     seed: int
     colab: bool
-    rehearsal: bool = False  # full-profile sources from a local Hub copy, sizes cut to fit CI
+    # full-profile sources from a local Hub copy, sizes cut to fit CI
+    rehearsal: bool = False
 
 
-def setup(profile: str | None = None, seed: int = 0, device: str | None = None) -> Runtime:
-    """Resolve the profile, pick the device and seed everything: the first call of each chapter.
+def setup(
+    profile: str | None = None, seed: int = 0, device: str | None = None
+) -> Runtime:
+    """Resolve the profile, pick the device and seed everything: the first call of each
+    chapter.
 
-    Example: ``rt = setup(); rt.profile`` -> ``"quick"`` on a machine without a GPU.
+    With the default profile, ``auto``, a machine without a GPU gets the quick profile.
+
+    Example:
+
+    >>> rt = setup("quick", device="cpu")
+    >>> rt.profile, rt.device, rt.amp_dtype
+    ('quick', device(type='cpu'), torch.float32)
     """
     name, reason = resolve_profile(profile)
     rehearsal = os.environ.get(REHEARSAL_VARIABLE, "0").lower() in ("1", "true", "yes")
     if rehearsal and name != "full":
-        raise ValueError(f"{REHEARSAL_VARIABLE}=1 rehearses the full profile; {PROFILE_VARIABLE} is {name!r}")
+        raise ValueError(
+            f"{REHEARSAL_VARIABLE}=1 rehearses the full profile; {PROFILE_VARIABLE} "
+            f"is {name!r}"
+        )
     if rehearsal:
         reason = "rehearsal: local Hub copy, CI sizes"
     dev = pick_device(device)
@@ -140,13 +179,20 @@ def setup(profile: str | None = None, seed: int = 0, device: str | None = None) 
 
 
 def banner(rt: Runtime, *, model: str, data: str, sizes: str = "") -> str:
-    """One line that says which profile, device, model, data and sizes a chapter is using.
+    """One line that says which profile, device, model, data and sizes a chapter is
+    using.
 
-    Example: ``banner(rt, model="MiniLM-L6", data="WNUT-16", sizes="2,000 train")`` ->
-    ``"[quick: asked for quick] device=cpu amp=float32 | model=MiniLM-L6 | data=WNUT-16 | 2,000 train"``.
+    ``sizes``, when given, ends the line (e.g. ``sizes="2,000 train"``).
+
+    Example:
+
+    >>> rt = setup("quick", device="cpu")
+    >>> print(banner(rt, model="MiniLM", data="WNUT-16"))
+    [quick: asked for quick] device=cpu amp=float32 | model=MiniLM | data=WNUT-16
     """
     parts = [
-        f"[{rt.profile}: {rt.reason}] device={rt.device.type} amp={str(rt.amp_dtype).removeprefix('torch.')}",
+        f"[{rt.profile}: {rt.reason}] device={rt.device.type} "
+        f"amp={str(rt.amp_dtype).removeprefix('torch.')}",
         f"model={model}",
         f"data={data}",
     ]

@@ -1,21 +1,23 @@
 """Evaluation metrics: entity-level scores for tagging, reports for classification.
 
-**Entities.** NER is scored on *entities*, not on tags: a predicted entity counts as correct only
-when its type and both of its boundaries equal those of a gold entity (the CoNLL-2000/2003
-definition, which ``conlleval`` and ``seqeval`` implement). :func:`entity_spans` reads the entities
-out of a tag sequence, :func:`entity_report` computes precision, recall and F1 per type, their
-micro average (pooled counts) and their macro average (mean over types), and
-:func:`entity_errors` sorts the mistakes into kinds.
+**Entities.** NER is scored on *entities*, not on tags: a predicted entity counts as
+correct only when its type and both of its boundaries equal those of a gold entity (the
+CoNLL-2000/2003 definition, which ``conlleval`` and ``seqeval`` implement).
+:func:`entity_spans` reads the entities out of a tag sequence, :func:`entity_report`
+computes precision, recall and F1 per type, their micro average (pooled counts) and
+their macro average (mean over types), and :func:`entity_errors` sorts the mistakes into
+kinds.
 
-Gold tags from :mod:`tutorialkit.data` are always valid IOB2; a model's predictions need not
-be (an ``I-PER`` after ``O``). Like ``conlleval`` and seqeval's default mode, an ``I-X`` that does
-not continue an ``X`` entity *starts* one; with ``strict=True``, as in seqeval's
-``mode="strict", scheme=IOB2``, it belongs to no entity.
+Gold tags from :mod:`tutorialkit.data` are always valid IOB2; a model's predictions need
+not be (an ``I-PER`` after ``O``). Like ``conlleval`` and seqeval's default mode, an
+``I-X`` that does not continue an ``X`` entity *starts* one; with ``strict=True``, as in
+seqeval's ``mode="strict", scheme=IOB2``, it belongs to no entity.
 
-**Classes.** :func:`classification_report` gives accuracy, per-class precision/recall/F1,
-macro and weighted averages and the confusion matrix of any classifier (sentence classification
-in later chapters); :func:`token_report` applies it to the tags of every word, which is the
-token-level score (``O`` included) that flatters a tagger.
+**Classes.** :func:`classification_report` gives accuracy, per-class
+precision/recall/F1, macro and weighted averages and the confusion matrix of any
+classifier (sentence classification in later chapters); :func:`token_report` applies it
+to the tags of every word, which is the token-level score (``O`` included) that flatters
+a tagger.
 """
 
 from __future__ import annotations
@@ -26,8 +28,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-Span = tuple[str, int, int]  # (type, start, end): words [start, end) form an entity of this type
-ERROR_KINDS = ("wrong type", "wrong boundary", "wrong type and boundary", "missed", "spurious")
+# (type, start, end): words [start, end) form an entity of this type
+Span = tuple[str, int, int]
+ERROR_KINDS = (
+    "wrong type",
+    "wrong boundary",
+    "wrong type and boundary",
+    "missed",
+    "spurious",
+)
 
 
 @dataclass(frozen=True)
@@ -35,7 +44,11 @@ class Scores:
     """Precision, recall and F1 of one class (or an average), and its support.
 
     ``support`` is the number of gold items (entities, or examples of a class).
-    Example: ``prf(correct=3, predicted=4, gold=6)`` -> ``Scores(0.75, 0.5, 0.6, 6)``.
+
+    Example:
+
+    >>> prf(correct=3, predicted=4, gold=6)
+    Scores(precision=0.75, recall=0.5, f1=0.6, support=6)
     """
 
     precision: float
@@ -45,14 +58,22 @@ class Scores:
 
 
 def prf(correct: int, predicted: int, gold: int) -> Scores:
-    """Precision ``correct/predicted``, recall ``correct/gold`` and their harmonic mean F1.
+    """Precision ``correct/predicted``, recall ``correct/gold`` and their harmonic mean
+    F1.
 
-    A ratio with a zero denominator is 0 (nothing predicted: precision 0; nothing to find:
-    recall 0), the convention of seqeval and scikit-learn (``zero_division=0``).
-    Example: ``prf(3, 4, 6).f1`` -> ``0.6``.
+    A ratio with a zero denominator is 0 (nothing predicted: precision 0; nothing to
+    find: recall 0), the convention of seqeval and scikit-learn (``zero_division=0``).
+
+    Example:
+
+    >>> prf(3, 4, 6).f1
+    0.6
     """
     if not 0 <= correct <= min(predicted, gold):
-        raise ValueError(f"expected 0 <= correct <= predicted and gold, found {correct}, {predicted}, {gold}")
+        raise ValueError(
+            f"expected 0 <= correct <= predicted and gold, found {correct}, "
+            f"{predicted}, {gold}"
+        )
     precision = correct / predicted if predicted else 0.0
     recall = correct / gold if gold else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
@@ -60,33 +81,42 @@ def prf(correct: int, predicted: int, gold: int) -> Scores:
 
 
 def _average(scores: list[Scores], weights: np.ndarray, support: int) -> Scores:
-    """Weighted mean of the precisions, recalls and F1s (macro: equal weights); all 0 without scores."""
+    """Weighted mean of the precisions, recalls and F1s (macro: equal weights); all 0
+    without scores."""
     if not scores:
         return Scores(0.0, 0.0, 0.0, support)
-    mean = [float(np.average([getattr(s, f) for s in scores], weights=weights)) for f in ("precision", "recall", "f1")]
+    mean = [
+        float(np.average([getattr(s, f) for s in scores], weights=weights))
+        for f in ("precision", "recall", "f1")
+    ]
     return Scores(*mean, support=support)
 
 
-# ---------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 # Entities
-# ---------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 
 
 def _split_tag(tag: str, position: int) -> tuple[str, str]:
-    """("B" | "I" | "O", type) of a tag, or a ValueError saying what a tag must look like."""
+    """("B" | "I" | "O", type) of a tag, or a ValueError saying what a tag must look
+    like."""
     if tag == "O":
         return "O", ""
     if isinstance(tag, str) and tag[:2] in ("B-", "I-") and len(tag) > 2:
         return tag[0], tag[2:]
-    raise ValueError(f"position {position}: tag {tag!r} is not 'O', 'B-TYPE' or 'I-TYPE'")
+    raise ValueError(
+        f"position {position}: tag {tag!r} is not 'O', 'B-TYPE' or 'I-TYPE'"
+    )
 
 
 def entity_spans(tags: Sequence[str], *, strict: bool = False) -> list[Span]:
-    """The entities of one tag sequence, as ``(type, start, end)`` with ``end`` exclusive.
+    """The entities of one tag sequence, as ``(type, start, end)`` with ``end``
+    exclusive.
 
-    An entity starts at ``B-X`` and continues over the ``I-X`` that follow it. An ``I-X`` that
-    does not continue an ``X`` entity (after ``O``, or after a tag of another type) starts a new
-    entity, as in ``conlleval``; with ``strict=True`` it is ignored.
+    An entity starts at ``B-X`` and continues over the ``I-X`` that follow it. An
+    ``I-X`` that does not continue an ``X`` entity (after ``O``, or after a tag of
+    another type) starts a new entity, as in ``conlleval``; with ``strict=True`` it is
+    ignored.
 
     >>> entity_spans(["B-PER", "I-PER", "O", "I-LOC"])
     [('PER', 0, 2), ('LOC', 3, 4)]
@@ -94,7 +124,8 @@ def entity_spans(tags: Sequence[str], *, strict: bool = False) -> list[Span]:
     [('PER', 0, 2)]
     """
     spans: list[Span] = []
-    kind, start = None, 0  # the open entity's type (None: no entity open) and first word
+    # the open entity's type (None: no entity open) and first word
+    kind, start = None, 0
     for position, tag in enumerate(tags):
         prefix, tag_type = _split_tag(tag, position)
         if prefix == "I" and kind == tag_type:
@@ -110,19 +141,31 @@ def entity_spans(tags: Sequence[str], *, strict: bool = False) -> list[Span]:
 
 
 def _check_pairs(gold: Sequence[Sequence], pred: Sequence[Sequence]) -> None:
-    """Same number of sequences, and the same length for each pair; else a ValueError saying where."""
+    """Same number of sequences, and the same length for each pair; else a ValueError
+    saying where."""
     if isinstance(gold, str) or isinstance(pred, str):
-        raise TypeError("expected lists of tag sequences (one per sentence), found a str")
+        raise TypeError(
+            "expected lists of tag sequences (one per sentence), found a str"
+        )
     if len(gold) != len(pred):
-        raise ValueError(f"expected as many predicted sequences as gold ones, found {len(pred)} and {len(gold)}")
+        raise ValueError(
+            f"expected as many predicted sequences as gold ones, found {len(pred)} "
+            f"and {len(gold)}"
+        )
     for index, (g, p) in enumerate(zip(gold, pred)):
         if isinstance(g, str) or isinstance(p, str):
-            raise TypeError(f"sentence {index}: expected a sequence of tags, found a str")
+            raise TypeError(
+                f"sentence {index}: expected a sequence of tags, found a str"
+            )
         if len(g) != len(p):
-            raise ValueError(f"sentence {index}: {len(g)} gold tags but {len(p)} predicted tags")
+            raise ValueError(
+                f"sentence {index}: {len(g)} gold tags but {len(p)} predicted tags"
+            )
 
 
-def _sentence_spans(sequences: Sequence[Sequence[str]], strict: bool, what: str) -> list[list[Span]]:
+def _sentence_spans(
+    sequences: Sequence[Sequence[str]], strict: bool, what: str
+) -> list[list[Span]]:
     """entity_spans of every sentence; an invalid tag's error names the sentence."""
     spans = []
     for index, tags in enumerate(sequences):
@@ -135,11 +178,18 @@ def _sentence_spans(sequences: Sequence[Sequence[str]], strict: bool, what: str)
 
 @dataclass(frozen=True)
 class EntityReport:
-    """Entity-level scores: per type, micro average (pooled counts) and macro average (mean of types).
+    """Entity-level scores: per type, micro average (pooled counts) and macro average
+    (mean of types).
 
-    ``per_type`` lists every type that occurs in the gold *or* the predicted tags, sorted, as
-    seqeval does. ``correct``, ``predicted`` and ``gold`` are the pooled entity counts.
-    Example: ``report.micro.f1``, ``report.table()``.
+    ``per_type`` lists every type that occurs in the gold *or* the predicted tags,
+    sorted, as seqeval does. ``correct``, ``predicted`` and ``gold`` are the pooled
+    entity counts. :meth:`table` gives them all as a DataFrame.
+
+    Example:
+
+    >>> report = entity_report([["B-PER", "I-PER", "O"]], [["B-PER", "O", "O"]])
+    >>> report.micro.f1, report.correct, report.predicted, report.gold
+    (0.0, 0, 1, 1)
     """
 
     per_type: dict[str, Scores]
@@ -155,20 +205,32 @@ class EntityReport:
 
         rows = {**self.per_type, "micro avg": self.micro, "macro avg": self.macro}
         return pd.DataFrame({name: vars(s) for name, s in rows.items()}).T.astype(
-            {"precision": float, "recall": float, "f1": float, "support": int})
+            {"precision": float, "recall": float, "f1": float, "support": int}
+        )
 
 
 def entity_report(
-    gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]], *, strict: bool = False
+    gold: Sequence[Sequence[str]],
+    pred: Sequence[Sequence[str]],
+    *,
+    strict: bool = False,
 ) -> EntityReport:
-    """Entity-level precision, recall and F1 of predicted tag sequences against gold ones.
+    """Entity-level precision, recall and F1 of predicted tag sequences against gold
+    ones.
 
-    An entity is a ``(sentence, type, start, end)``; a prediction is correct when all four match
-    a gold entity (exact match: a right type with one boundary off is one false positive *and*
-    one false negative). Per type :math:`P = c/p`, :math:`R = c/g`, :math:`F_1 = 2PR/(P+R)`;
-    micro: the same on counts summed over types; macro: the unweighted mean of the per-type
-    P, R and F1. Matches ``seqeval.metrics.classification_report`` (and with ``strict=True``
-    its ``mode="strict", scheme=IOB2``). Example: ``entity_report(gold_tags, predicted_tags).micro.f1``.
+    An entity is a ``(sentence, type, start, end)``; a prediction is correct when all
+    four match a gold entity (exact match: a right type with one boundary off is one
+    false positive *and* one false negative). Per type :math:`P = c/p`, :math:`R = c/g`,
+    :math:`F_1 = 2PR/(P+R)`; micro: the same on counts summed over types; macro: the
+    unweighted mean of the per-type P, R and F1. Matches
+    ``seqeval.metrics.classification_report`` (and with ``strict=True`` its
+    ``mode="strict", scheme=IOB2``).
+
+    Example (one entity right, one with the wrong type):
+
+    >>> gold = [["B-PER", "I-PER", "O", "B-LOC"]]
+    >>> entity_report(gold, [["B-PER", "I-PER", "O", "B-ORG"]]).micro
+    Scores(precision=0.5, recall=0.5, f1=0.5, support=2)
     """
     _check_pairs(gold, pred)
     gold_spans = _sentence_spans(gold, strict, "gold")
@@ -176,24 +238,39 @@ def entity_report(
     gold_set = {(i, *span) for i, spans in enumerate(gold_spans) for span in spans}
     pred_set = {(i, *span) for i, spans in enumerate(pred_spans) for span in spans}
     correct = gold_set & pred_set
-    count = {name: Counter(entity[1] for entity in entities)
-             for name, entities in (("gold", gold_set), ("pred", pred_set), ("correct", correct))}
+    count = {
+        name: Counter(entity[1] for entity in entities)
+        for name, entities in (
+            ("gold", gold_set),
+            ("pred", pred_set),
+            ("correct", correct),
+        )
+    }
     types = sorted(set(count["gold"]) | set(count["pred"]))
-    per_type = {t: prf(count["correct"][t], count["pred"][t], count["gold"][t]) for t in types}
+    per_type = {
+        t: prf(count["correct"][t], count["pred"][t], count["gold"][t]) for t in types
+    }
     micro = prf(len(correct), len(pred_set), len(gold_set))
     macro = _average(list(per_type.values()), np.ones(len(per_type)), len(gold_set))
-    return EntityReport(per_type, micro, macro, len(correct), len(pred_set), len(gold_set))
+    return EntityReport(
+        per_type, micro, macro, len(correct), len(pred_set), len(gold_set)
+    )
 
 
 @dataclass(frozen=True)
 class EntityError:
     """One mistake of a tagger: a gold entity it got wrong, or an entity it made up.
 
-    ``kind`` is one of ``"wrong type"`` (same words, other type), ``"wrong boundary"`` (same
-    type, overlapping words), ``"wrong type and boundary"``, ``"missed"`` (nothing predicted on
-    those words) or ``"spurious"`` (a predicted entity that overlaps no gold entity). ``gold`` and
-    ``predicted`` are ``(type, start, end)`` spans or None.
-    Example: ``EntityError(3, "wrong type", ("LOC", 0, 1), ("ORG", 0, 1))``.
+    ``kind`` is one of ``"wrong type"`` (same words, other type), ``"wrong boundary"``
+    (same type, overlapping words), ``"wrong type and boundary"``, ``"missed"`` (nothing
+    predicted on those words) or ``"spurious"`` (a predicted entity that overlaps no
+    gold entity). ``gold`` and ``predicted`` are ``(type, start, end)`` spans or None.
+
+    Example:
+
+    >>> error = EntityError(3, "wrong type", ("LOC", 0, 1), ("ORG", 0, 1))
+    >>> error.gold[0], error.predicted[0]
+    ('LOC', 'ORG')
     """
 
     sentence: int
@@ -208,19 +285,34 @@ def _overlap(a: Span, b: Span) -> bool:
 
 
 def entity_errors(
-    gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]], *, strict: bool = False
+    gold: Sequence[Sequence[str]],
+    pred: Sequence[Sequence[str]],
+    *,
+    strict: bool = False,
 ) -> list[EntityError]:
-    """Every entity-level mistake, sorted into kinds (see :class:`EntityError`), sentence by sentence.
+    """Every entity-level mistake, sorted into kinds (see :class:`EntityError`),
+    sentence by sentence.
 
-    Each gold entity without an exact match gives one error: paired with the predicted entity of
-    the same words (wrong type), else with the first overlapping prediction (wrong boundary, or
-    type and boundary), else none (missed). Each predicted entity that overlaps no gold entity is
-    spurious. Example: ``Counter(e.kind for e in entity_errors(gold_tags, predicted_tags))``.
+    Each gold entity without an exact match gives one error: paired with the predicted
+    entity of the same words (wrong type), else with the first overlapping prediction
+    (wrong boundary, or type and boundary), else none (missed). Each predicted entity
+    that overlaps no gold entity is spurious.
+
+    Example:
+
+    >>> gold = [["B-PER", "I-PER", "O", "B-LOC"]]
+    >>> errors = entity_errors(gold, [["B-PER", "O", "O", "B-ORG"]])
+    >>> Counter(e.kind for e in errors)
+    Counter({'wrong boundary': 1, 'wrong type': 1})
     """
     _check_pairs(gold, pred)
     errors = []
-    for index, (gold_spans, pred_spans) in enumerate(zip(_sentence_spans(gold, strict, "gold"),
-                                                          _sentence_spans(pred, strict, "predicted"))):
+    for index, (gold_spans, pred_spans) in enumerate(
+        zip(
+            _sentence_spans(gold, strict, "gold"),
+            _sentence_spans(pred, strict, "predicted"),
+        )
+    ):
         predicted = set(pred_spans)
         for g in gold_spans:
             if g in predicted:
@@ -241,18 +333,24 @@ def entity_errors(
     return errors
 
 
-# ---------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 # Classes
-# ---------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class ClassificationReport:
     """Accuracy, per-class scores, macro and weighted averages and the confusion matrix.
 
-    ``confusion[i, j]`` counts examples of gold class ``labels[i]`` predicted as ``labels[j]``.
-    Macro averages weigh every class the same; weighted averages weigh each class by its support.
-    Example: ``report.accuracy``, ``report.macro.f1``, ``report.table()``.
+    ``confusion[i, j]`` counts examples of gold class ``labels[i]`` predicted as
+    ``labels[j]``. Macro averages weigh every class the same; weighted averages weigh
+    each class by its support. :meth:`table` gives the scores as a DataFrame.
+
+    Example:
+
+    >>> report = classification_report(["pos", "neg", "neg"], ["pos", "pos", "neg"])
+    >>> report.labels, report.confusion.tolist()
+    (['neg', 'pos'], [[1, 1], [0, 1]])
     """
 
     labels: list
@@ -262,28 +360,50 @@ class ClassificationReport:
     weighted: Scores
     confusion: np.ndarray
 
+    def summary(self) -> dict[str, float]:
+        """The two numbers a comparison table shows: accuracy and macro-F1."""
+        return {"accuracy": self.accuracy, "macro_f1": self.macro.f1}
+
     def table(self):
-        """A pandas DataFrame like scikit-learn's report: one row per class, then the averages."""
+        """A pandas DataFrame like scikit-learn's report: one row per class, then the
+        averages."""
         import pandas as pd
 
-        rows = {**self.per_class, "macro avg": self.macro, "weighted avg": self.weighted}
+        rows = {
+            **self.per_class,
+            "macro avg": self.macro,
+            "weighted avg": self.weighted,
+        }
         frame = pd.DataFrame({str(name): vars(s) for name, s in rows.items()}).T
-        return frame.astype({"precision": float, "recall": float, "f1": float, "support": int})
+        return frame.astype(
+            {"precision": float, "recall": float, "f1": float, "support": int}
+        )
 
 
 def classification_report(
-    y_true: Sequence[Hashable], y_pred: Sequence[Hashable], labels: Sequence[Hashable] | None = None
+    y_true: Sequence[Hashable],
+    y_pred: Sequence[Hashable],
+    labels: Sequence[Hashable] | None = None,
 ) -> ClassificationReport:
-    """Evaluate a classifier: accuracy, per-class P/R/F1, macro and weighted averages, confusion matrix.
+    """Evaluate a classifier: accuracy, per-class P/R/F1, macro and weighted averages,
+    confusion matrix.
 
     ``labels`` fixes the classes and their order (default: every class in ``y_true`` or
-    ``y_pred``, sorted); a prediction outside ``labels`` is an error. Equal to scikit-learn's
-    ``precision_recall_fscore_support(..., zero_division=0)``, ``accuracy_score`` and
-    ``confusion_matrix``. Example: ``classification_report(["pos", "neg"], ["pos", "pos"]).accuracy`` -> ``0.5``.
+    ``y_pred``, sorted); a prediction outside ``labels`` is an error. Equal to
+    scikit-learn's ``precision_recall_fscore_support(..., zero_division=0)``,
+    ``accuracy_score`` and ``confusion_matrix``.
+
+    Example:
+
+    >>> classification_report(["pos", "neg"], ["pos", "pos"]).accuracy
+    0.5
     """
     y_true, y_pred = list(y_true), list(y_pred)
     if len(y_true) != len(y_pred):
-        raise ValueError(f"expected as many predictions as gold labels, found {len(y_pred)} and {len(y_true)}")
+        raise ValueError(
+            f"expected as many predictions as gold labels, found {len(y_pred)} and "
+            f"{len(y_true)}"
+        )
     if not y_true:
         raise ValueError("cannot evaluate an empty set of examples")
     labels = sorted(set(y_true) | set(y_pred)) if labels is None else list(labels)
@@ -294,23 +414,50 @@ def classification_report(
     confusion = np.zeros((len(labels), len(labels)), dtype=np.int64)
     for t, p in zip(y_true, y_pred):
         confusion[index[t], index[p]] += 1
-    correct, predicted, gold = np.diag(confusion), confusion.sum(axis=0), confusion.sum(axis=1)
-    per_class = {label: prf(int(correct[i]), int(predicted[i]), int(gold[i])) for i, label in enumerate(labels)}
+    correct, predicted, gold = (
+        np.diag(confusion),
+        confusion.sum(axis=0),
+        confusion.sum(axis=1),
+    )
+    per_class = {
+        label: prf(int(correct[i]), int(predicted[i]), int(gold[i]))
+        for i, label in enumerate(labels)
+    }
     scores, total = list(per_class.values()), int(gold.sum())
     macro = _average(scores, np.ones(len(scores)), total)
     weighted = _average(scores, gold.astype(float), total)
-    return ClassificationReport(labels, per_class, float(correct.sum() / len(y_true)), macro, weighted, confusion)
+    return ClassificationReport(
+        labels,
+        per_class,
+        float(correct.sum() / len(y_true)),
+        macro,
+        weighted,
+        confusion,
+    )
 
 
 def token_report(
-    gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]], *, include_o: bool = True
+    gold: Sequence[Sequence[str]],
+    pred: Sequence[Sequence[str]],
+    *,
+    include_o: bool = True,
 ) -> ClassificationReport:
-    """Score every word's tag as a separate classification: the token-level view of a tagger.
+    """Score every word's tag as a separate classification: the token-level view of a
+    tagger.
 
-    With ``include_o=True`` (what the drafts reported) the ``O`` words, the vast majority, count
-    like any other, so the accuracy (equal to the micro-averaged F1) is high even for a tagger
-    that finds few entities. ``include_o=False`` keeps only the words that are inside an entity
-    in the gold *or* the prediction. Example: ``token_report(gold_tags, predicted_tags).accuracy``.
+    With ``include_o=True`` (the default, and the usual token-level score) the ``O``
+    words, the vast majority, count like any other, so the accuracy (equal to the
+    micro-averaged F1) is high even for a tagger that finds few entities.
+    ``include_o=False`` keeps only the words that are inside an entity in the gold *or*
+    the prediction.
+
+    Example (a tagger that finds nothing):
+
+    >>> gold, pred = [["O", "O", "O", "B-PER"]], [["O", "O", "O", "O"]]
+    >>> token_report(gold, pred).accuracy
+    0.75
+    >>> token_report(gold, pred, include_o=False).accuracy
+    0.0
     """
     _check_pairs(gold, pred)
     pairs = [(g, p) for gs, ps in zip(gold, pred) for g, p in zip(gs, ps)]

@@ -1,7 +1,8 @@
 """Show the source of a package function or class inside a notebook.
 
-The book explains code that lives once, in ``tutorialkit``; :func:`show` prints that code in the
-chapter, so the rendered book, Colab and a local Jupyter all display exactly what runs.
+The book explains code that lives once, in ``tutorialkit``; :func:`show` prints that
+code in the chapter, so the rendered book, Colab and a local Jupyter all display exactly
+what runs.
 """
 
 from __future__ import annotations
@@ -26,12 +27,20 @@ class Source:
 
 
 def show(obj: object) -> Source:
-    """Return the source of ``obj`` (a function, class or module) for display in a notebook.
+    """Return the source of ``obj`` (a function, class or module) for display in a
+    notebook.
 
-    The last expression of a cell is displayed, so ``show(seed_everything)`` alone in a cell shows
-    the function, with the file and line numbers it comes from.
+    The last expression of a cell is displayed, so ``show(seed_everything)`` alone in a
+    cell shows the function, with the file and line numbers it comes from.
+
+    Example:
+
+    >>> source = show(show)
+    >>> source.where.split(",")[0], source.code.splitlines()[0]
+    ('tutorialkit/show.py', 'def show(obj: object) -> Source:')
     """
-    obj = inspect.unwrap(obj)  # a decorated function (e.g. @torch.no_grad()) shows its own code
+    # a decorated function (e.g. @torch.no_grad()) shows its own code
+    obj = inspect.unwrap(obj)
     lines, first = inspect.getsourcelines(obj)
     path = Path(inspect.getsourcefile(obj))
     package_root = Path(__file__).resolve().parent.parent

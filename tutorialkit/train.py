@@ -1,22 +1,24 @@
 """One training loop for every chapter: fine-tuning as a short, readable function.
 
-:func:`train` takes any model whose ``forward(**batch)`` returns its own loss (a transformers
-model *with a head*, such as ``AutoModelForSequenceClassification``, or an ``nn.Module`` returning
-``{"loss": ...}``), a training ``DataLoader`` of dict batches, an optional ``evaluate(model) ->
-{name: value}`` function, and a :class:`TrainConfig`. It does, in this order, for every step:
+:func:`train` takes any model whose ``forward(**batch)`` returns its own loss (a
+transformers model *with a head*, such as ``AutoModelForSequenceClassification``, or an
+``nn.Module`` returning ``{"loss": ...}``), a training ``DataLoader`` of dict batches,
+an optional ``evaluate(model) -> {name: value}`` function, and a :class:`TrainConfig`.
+It does, in this order, for every step:
 
 * for each of the step's ``grad_accum_steps`` batches: forward under ``torch.autocast``
-  (bfloat16 or float16 on a GPU, nothing on a CPU), then backward of the loss divided by the
-  number of batches in the step;
-* :func:`optimizer_step`: gradient clipping, an AdamW step (no weight decay on biases and
-  normalisation weights, :func:`tutorialkit.optim.param_groups`), a step of the learning-rate
-  schedule (linear warmup, then linear decay by default: :func:`tutorialkit.optim.lr_scheduler`);
+  (bfloat16 or float16 on a GPU, nothing on a CPU), then backward of the loss divided by
+  the number of batches in the step;
+* :func:`optimizer_step`: gradient clipping, an AdamW step (no weight decay on biases
+  and normalisation weights, :func:`tutorialkit.optim.param_groups`), a step of the
+  learning-rate schedule (linear warmup, then linear decay by default:
+  :func:`tutorialkit.optim.lr_scheduler`);
 * every ``eval_every`` steps: evaluation, keeping the best weights, early stopping;
 * the resumable checkpoint, when one is due (:mod:`tutorialkit.checkpoint`);
 
-and returns a :class:`History` of the run (:func:`tutorialkit.plots.plot_history` draws it).
-With ``output_dir`` it writes checkpoints from which an interrupted run resumes to the same
-weights; without it, the best weights are kept in memory.
+and returns a :class:`History` of the run (:func:`tutorialkit.plots.plot_history` draws
+it). With ``output_dir`` it writes checkpoints from which an interrupted run resumes to
+the same weights; without it, the best weights are kept in memory.
 """
 
 from __future__ import annotations
@@ -37,7 +39,12 @@ from tutorialkit.optim import SCHEDULES, lr_scheduler, param_groups
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-AMP_CHOICES = {"auto": None, "off": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+AMP_CHOICES = {
+    "auto": None,
+    "off": torch.float32,
+    "bf16": torch.bfloat16,
+    "fp16": torch.float16,
+}
 MODES = ("max", "min")
 # evaluate(model) -> {"accuracy": 0.9, "macro_f1": 0.8, ...}
 Evaluate = Callable[[torch.nn.Module], Mapping[str, float]]
@@ -47,16 +54,21 @@ Evaluate = Callable[[torch.nn.Module], Mapping[str, float]]
 class TrainConfig:
     """Everything that defines a training run, checked when it is created.
 
-    Sizes are counted in *optimiser steps* (updates), not in batches: with ``grad_accum_steps=4``
-    one step uses four batches. ``warmup`` is a fraction of all steps when it is a float in
-    [0, 1), a number of steps when it is an int. ``eval_every=None`` evaluates at the end of each
-    epoch; ``save_every=None`` writes the resumable checkpoint ``output_dir/last`` at every
-    evaluation. The best weights by ``metric`` go to ``output_dir/best``, or stay in memory
-    without ``output_dir``; ``restore_best`` loads them back at the end. ``amp="auto"`` uses
-    bfloat16 (or float16 with a gradient scaler) on a CUDA GPU and float32 elsewhere.
+    Sizes are counted in *optimiser steps* (updates), not in batches: with
+    ``grad_accum_steps=4`` one step uses four batches. ``warmup`` is a fraction of all
+    steps when it is a float in [0, 1), a number of steps when it is an int.
+    ``eval_every=None`` evaluates at the end of each epoch; ``save_every=None`` writes
+    the resumable checkpoint ``output_dir/last`` at every evaluation. The best weights
+    by ``metric`` go to ``output_dir/best``, or stay in memory without ``output_dir``;
+    ``restore_best`` loads them back at the end. ``amp="auto"`` uses bfloat16 (or
+    float16 with a gradient scaler) on a CUDA GPU and float32 elsewhere.
 
-    Example: ``TrainConfig(lr=5e-5, epochs=2, eval_every=50, metric="macro_f1", patience=3,
-    output_dir="runs/sentiment")``
+    Example:
+
+    >>> config = TrainConfig(lr=5e-5, epochs=2, eval_every=50, metric="macro_f1",
+    ...                      patience=3, output_dir="runs/sentiment")
+    >>> config.warmup, config.schedule, config.mode
+    (0.1, 'linear', 'max')
     """
 
     lr: float = 5e-5
@@ -64,13 +76,15 @@ class TrainConfig:
     epochs: int = 3
     max_steps: int | None = None  # when given, overrides epochs
     warmup: float | int = 0.1
-    schedule: str = "linear"  # "linear", "cosine" or "constant" after the warmup (tutorialkit.optim)
+    # "linear", "cosine" or "constant" after the warmup (tutorialkit.optim)
+    schedule: str = "linear"
     grad_clip: float | None = 1.0  # max global gradient norm; None: no clipping
     grad_accum_steps: int = 1
     eval_every: int | None = None
     metric: str | None = None  # key of evaluate()'s dict that picks the best model
     mode: str = "max"  # "max": higher metric is better, "min": lower is better
-    patience: int | None = None  # evaluations without improvement before stopping; None: never
+    # evaluations without improvement before stopping; None: never
+    patience: int | None = None
     output_dir: str | None = None
     save_every: int | None = None
     restore_best: bool = True  # load the best weights into the model at the end
@@ -89,29 +103,41 @@ class TrainConfig:
             problems.append(f"weight_decay must be >= 0, found {self.weight_decay}")
         for name in ("epochs", "grad_accum_steps"):
             if not _is_positive_int(getattr(self, name)):
-                problems.append(f"{name} must be a whole number >= 1, found {getattr(self, name)!r}")
+                problems.append(
+                    f"{name} must be a whole number >= 1, found {getattr(self, name)!r}"
+                )
         for name in ("max_steps", "eval_every", "patience", "save_every"):
             value = getattr(self, name)
             if value is not None and not _is_positive_int(value):
-                problems.append(f"{name} must be a whole number >= 1 or None, found {value!r}")
+                problems.append(
+                    f"{name} must be a whole number >= 1 or None, found {value!r}"
+                )
         if isinstance(self.warmup, bool) or not (
             (isinstance(self.warmup, int) and self.warmup >= 0)
             or (isinstance(self.warmup, float) and 0 <= self.warmup < 1)
         ):
             problems.append(
-                f"warmup must be a fraction of the steps in [0, 1) (a float) or a number of steps "
+                "warmup must be a fraction of the steps in [0, 1) (a float) or a "
+                "number of steps "
                 f"(an int >= 0), found {self.warmup!r}"
             )
         if self.grad_clip is not None and not self.grad_clip > 0:
             problems.append(f"grad_clip must be > 0 or None, found {self.grad_clip}")
         if self.schedule not in SCHEDULES:
-            problems.append(f"schedule must be one of {tuple(SCHEDULES)}, found {self.schedule!r}")
+            problems.append(
+                f"schedule must be one of {tuple(SCHEDULES)}, found {self.schedule!r}"
+            )
         if self.mode not in MODES:
             problems.append(f"mode must be one of {MODES}, found {self.mode!r}")
         if self.amp not in AMP_CHOICES:
-            problems.append(f"amp must be one of {tuple(AMP_CHOICES)}, found {self.amp!r}")
+            problems.append(
+                f"amp must be one of {tuple(AMP_CHOICES)}, found {self.amp!r}"
+            )
         if self.patience is not None and self.metric is None:
-            problems.append("patience (early stopping) needs metric=, the name of the metric to watch")
+            problems.append(
+                "patience (early stopping) needs metric=, the name of the metric to "
+                "watch"
+            )
         if problems:
             raise ValueError("bad TrainConfig: " + "; ".join(problems))
 
@@ -122,11 +148,17 @@ def _is_positive_int(value: object) -> bool:
 
 
 def resolve_amp(amp: str, device: torch.device | str) -> torch.dtype:
-    """The autocast dtype for ``TrainConfig.amp`` on ``device``; float32 means no autocast.
+    """The autocast dtype for ``TrainConfig.amp`` on ``device``; float32 means no
+    autocast.
 
-    ``"auto"`` asks :func:`tutorialkit.env.autocast_dtype` (bfloat16 or float16 on CUDA, float32
-    elsewhere); ``"off"``, ``"bf16"`` and ``"fp16"`` force float32, bfloat16 and float16.
-    Example: ``resolve_amp("auto", "cpu")`` -> ``torch.float32``.
+    ``"auto"`` asks :func:`tutorialkit.env.autocast_dtype` (bfloat16 or float16 on CUDA,
+    float32 elsewhere); ``"off"``, ``"bf16"`` and ``"fp16"`` force float32, bfloat16 and
+    float16.
+
+    Example:
+
+    >>> resolve_amp("auto", "cpu")
+    torch.float32
     """
     if amp not in AMP_CHOICES:
         raise ValueError(f"amp must be one of {tuple(AMP_CHOICES)}, found {amp!r}")
@@ -134,46 +166,69 @@ def resolve_amp(amp: str, device: torch.device | str) -> torch.dtype:
 
 
 def loss_of(output: object, batch: Mapping, model: torch.nn.Module) -> torch.Tensor:
-    """The scalar loss in a model's output (``output.loss`` or ``output["loss"]``), or a clear error.
+    """The scalar loss in a model's output (``output.loss`` or ``output["loss"]``), or a
+    clear error.
 
-    The drafts' loop reads ``outputs.loss`` from ``BertModel``/``AutoModel``: a bare encoder with
-    no task head, which returns hidden states and no loss. This says so, and how to fix it.
-    Example: ``loss_of(model(**batch), batch, model).backward()``.
+    A common mistake is to read ``outputs.loss`` from ``BertModel``/``AutoModel``: a
+    bare encoder with no task head, which returns hidden states and no loss. This says
+    so, and how to fix it. Usage: ``loss_of(model(**batch), batch, model).backward()``.
     """
-    loss = output.get("loss") if isinstance(output, Mapping) else getattr(output, "loss", None)
+    loss = (
+        output.get("loss")
+        if isinstance(output, Mapping)
+        else getattr(output, "loss", None)
+    )
     if loss is None:
         if "labels" not in batch:
             raise ValueError(
-                f"{type(model).__name__}(**batch) returned no loss, and the batch has no 'labels' "
-                f"(its keys: {sorted(batch)}): put the targets in batch['labels'] so that the model "
+                f"{type(model).__name__}(**batch) returned no loss, and the batch has "
+                "no 'labels' "
+                f"(its keys: {sorted(batch)}): put the targets in batch['labels'] so "
+                "that the model "
                 f"computes its loss"
             )
         raise ValueError(
-            f"{type(model).__name__}(**batch) returned a {type(output).__name__} without a loss. A bare "
-            f"encoder such as BertModel or AutoModel has no task head and computes no loss: load the "
+            f"{type(model).__name__}(**batch) returned a {type(output).__name__} "
+            "without a loss. A bare "
+            "encoder such as BertModel or AutoModel has no task head and computes no "
+            "loss: load the "
             f"model with a head, e.g. AutoModelForSequenceClassification or "
-            f"AutoModelForTokenClassification, or make your own forward return an object with .loss "
+            "AutoModelForTokenClassification, or make your own forward return an "
+            "object with .loss "
             f"(or a dict with 'loss')"
         )
     if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
-        shape = tuple(loss.shape) if isinstance(loss, torch.Tensor) else type(loss).__name__
-        raise ValueError(f"expected the loss to be a scalar tensor (a mean over the batch), found {shape}")
+        shape = (
+            tuple(loss.shape) if isinstance(loss, torch.Tensor) else type(loss).__name__
+        )
+        raise ValueError(
+            "expected the loss to be a scalar tensor (a mean over the batch), found "
+            f"{shape}"
+        )
     return loss.reshape(())
 
 
-# ---------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 # The history of a run
-# ---------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 
 
 @dataclass
 class History:
     """What happened during a run: one record per optimiser step, one per evaluation.
 
-    ``train`` records hold ``step``, ``epoch`` (fractional), ``loss`` (the mean over the batches
-    of the step), ``lr`` and ``grad_norm`` (before clipping); ``evals`` records hold ``step``,
-    ``epoch`` and whatever ``evaluate`` returned. ``best`` is the evaluation with the best
-    ``metric`` (the first one on ties). Example: ``history.best["step"]``, ``history.plot()``.
+    ``train`` records hold ``step``, ``epoch`` (fractional), ``loss`` (the mean over the
+    batches of the step), ``lr`` and ``grad_norm`` (before clipping); ``evals`` records
+    hold ``step``, ``epoch`` and whatever ``evaluate`` returned. ``best`` is the
+    evaluation with the best ``metric`` (the first one on ties); :meth:`plot` draws
+    the run.
+
+    Example:
+
+    >>> history = History(metric="f1", evals=[{"step": 10, "f1": 0.5},
+    ...                                       {"step": 20, "f1": 0.7}])
+    >>> history.best["step"]
+    20
     """
 
     metric: str | None = None
@@ -184,7 +239,8 @@ class History:
 
     @property
     def best(self) -> dict | None:
-        """The evaluation record with the best ``metric``, or None without metric or evaluations."""
+        """The evaluation record with the best ``metric``, or None without metric or
+        evaluations."""
         if self.metric is None or not self.evals:
             return None
         best = self.evals[0]
@@ -193,6 +249,20 @@ class History:
                 best = record
         return best
 
+    def add_step(
+        self, step: int, epoch: float, loss: float, lr: float, grad_norm: float
+    ) -> None:
+        """Record one optimiser step."""
+        self.train.append(
+            {
+                "step": step,
+                "epoch": epoch,
+                "loss": loss,
+                "lr": lr,
+                "grad_norm": grad_norm,
+            }
+        )
+
     @property
     def evals_since_best(self) -> int:
         """How many evaluations came after the best one: what early stopping counts."""
@@ -200,8 +270,10 @@ class History:
         return 0 if best is None else len(self.evals) - 1 - self.evals.index(best)
 
     def plot(self, figsize: tuple[float, float] = (10, 3.5)) -> Figure:
-        """Draw the run with :func:`tutorialkit.plots.plot_history`; return the figure."""
-        from tutorialkit.plots import plot_history  # matplotlib only when a figure is wanted
+        """Draw the run with :func:`tutorialkit.plots.plot_history`; return the
+        figure."""
+        # matplotlib only when a figure is wanted
+        from tutorialkit.plots import plot_history
 
         return plot_history(self, figsize=figsize)
 
@@ -211,23 +283,27 @@ def _is_better(new: float, old: float, mode: str) -> bool:
     return new > old if mode == "max" else new < old
 
 
-# ---------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 # The loop
-# ---------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
 
 
 def optimizer_step(
     model: torch.nn.Module, optimizer, scheduler, scaler, grad_clip: float | None
 ) -> tuple[float, float]:
-    """One update from the accumulated gradients: unscale, clip, AdamW step, schedule step.
+    """One update from the accumulated gradients: unscale, clip, AdamW step, schedule
+    step.
 
-    Returns the gradient norm before clipping and the learning rate the update used. With a
-    float16 ``scaler`` the gradients are divided by the loss scale first, and an update whose
-    gradients overflowed is skipped; with a disabled scaler those calls do nothing.
-    Example: ``grad_norm, lr = optimizer_step(model, optimizer, scheduler, scaler, 1.0)``.
+    Returns the gradient norm before clipping and the learning rate the update used.
+    With a float16 ``scaler`` the gradients are divided by the loss scale first, and an
+    update whose gradients overflowed is skipped; with a disabled scaler those calls do
+    nothing. Usage: ``grad_norm, lr = optimizer_step(model, optimizer, scheduler,
+    scaler, 1.0)``.
     """
     scaler.unscale_(optimizer)
-    grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip or math.inf)
+    grad_norm = torch.nn.utils.clip_grad_norm_(
+        model.parameters(), grad_clip or math.inf
+    )
     lr = scheduler.get_last_lr()[0]
     scaler.step(optimizer)
     scaler.update()
@@ -236,8 +312,14 @@ def optimizer_step(
     return float(grad_norm), lr
 
 
-def train(model: torch.nn.Module, train_loader: DataLoader, config: TrainConfig,
-          evaluate: Evaluate | None = None, *, resume: bool = False) -> History:
+def train(
+    model: torch.nn.Module,
+    train_loader: DataLoader,
+    config: TrainConfig,
+    evaluate: Evaluate | None = None,
+    *,
+    resume: bool = False,
+) -> History:
     """Fine-tune ``model`` as ``config`` says; return the run's :class:`History`.
 
     ``model(**batch)`` returns the loss, ``evaluate(model)`` metrics by name.
@@ -251,8 +333,9 @@ def train(model: torch.nn.Module, train_loader: DataLoader, config: TrainConfig,
     seed_everything(config.seed)  # a resumed run then restores its generators' states
     run = Checkpoints(config, model, optimizer, scheduler, scaler, train_loader)
     history = History(**run.resume()) if resume else History(config.metric, config.mode)
-    bar = tqdm(total=total_steps, initial=len(history.train), unit="step",
-               desc="training", disable=not config.progress)
+    bar = tqdm(
+        total=total_steps, initial=len(history.train), disable=not config.progress
+    )
     for epoch, end, batches in run.steps(total_steps):  # the batches of one step
         step, step_loss = len(history.train) + 1, 0.0
         for batch in batches:  # forward and backward; the gradients add up in .grad
@@ -261,10 +344,8 @@ def train(model: torch.nn.Module, train_loader: DataLoader, config: TrainConfig,
                 loss = _finite(loss_of(model(**batch), batch, model), step)
             scaler.scale(loss / len(batches)).backward()
             step_loss += loss.item() / len(batches)
-        grad_norm, lr = optimizer_step(model, optimizer, scheduler, scaler,
-                                       config.grad_clip)
-        history.train.append({"step": step, "epoch": epoch + end / n_batches,
-                              "loss": step_loss, "lr": lr, "grad_norm": grad_norm})
+        norm, lr = optimizer_step(model, optimizer, scheduler, scaler, config.grad_clip)
+        history.add_step(step, epoch + end / n_batches, step_loss, lr, norm)
         bar.update()
         bar.set_postfix(loss=f"{step_loss:.4f}", lr=f"{lr:.2e}")
         # evaluation and early stopping, then the resumable checkpoint
@@ -281,92 +362,133 @@ def train(model: torch.nn.Module, train_loader: DataLoader, config: TrainConfig,
     return history
 
 
-def _check_inputs(train_loader, config: TrainConfig, evaluate, resume: bool) -> tuple[int, int]:
-    """Check what the config cannot check alone; return the batches per epoch and all the steps."""
+def _check_inputs(
+    train_loader, config: TrainConfig, evaluate, resume: bool
+) -> tuple[int, int]:
+    """Check what the config cannot check alone; return the batches per epoch and all
+    the steps."""
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config must be a TrainConfig, found {type(config).__name__}")
     try:
         n_batches = len(train_loader)
     except TypeError:
         raise TypeError(
-            f"train_loader must have a length (a DataLoader over a map-style dataset), found "
-            f"{type(train_loader).__name__} without one: the schedule needs the number of steps"
+            "train_loader must have a length (a DataLoader over a map-style "
+            "dataset), found "
+            f"{type(train_loader).__name__} without one: the schedule needs the "
+            "number of steps"
         ) from None
     if n_batches == 0:
-        raise ValueError("train_loader yields no batch: is the dataset empty, or drop_last=True "
-                         "with too few examples?")
+        raise ValueError(
+            "train_loader yields no batch: is the dataset empty, or drop_last=True "
+            "with too few examples?"
+        )
     if config.metric is not None and evaluate is None:
         raise ValueError(
-            f"metric={config.metric!r} needs an evaluate(model) -> dict function to compute")
+            f"metric={config.metric!r} needs an evaluate(model) -> dict function to "
+            "compute"
+        )
     if resume and config.output_dir is None:
-        raise ValueError("resume=True reads the checkpoint in output_dir/last: pass output_dir=")
-    total_steps = config.max_steps or config.epochs * math.ceil(n_batches / config.grad_accum_steps)
+        raise ValueError(
+            "resume=True reads the checkpoint in output_dir/last: pass output_dir="
+        )
+    total_steps = config.max_steps or config.epochs * math.ceil(
+        n_batches / config.grad_accum_steps
+    )
     warmup = _warmup_steps(config, total_steps)
     if warmup > total_steps:
-        raise ValueError(f"warmup of {warmup} steps is longer than the run ({total_steps} steps)")
+        raise ValueError(
+            f"warmup of {warmup} steps is longer than the run ({total_steps} steps)"
+        )
     return n_batches, total_steps
 
 
 def _warmup_steps(config: TrainConfig, total_steps: int) -> int:
-    """``config.warmup`` in steps: a float is a fraction of the run, an int a number of steps."""
+    """``config.warmup`` in steps: a float is a fraction of the run, an int a number of
+    steps."""
     warmup = config.warmup
     return warmup if isinstance(warmup, int) else math.ceil(warmup * total_steps)
 
 
-def _optimizer(model: torch.nn.Module, config: TrainConfig, total_steps: int, amp: torch.dtype):
-    """AdamW over the two parameter groups, its learning-rate schedule, and a gradient scaler.
+def _optimizer(
+    model: torch.nn.Module, config: TrainConfig, total_steps: int, amp: torch.dtype
+):
+    """AdamW over the two parameter groups, its learning-rate schedule, and a gradient
+    scaler.
 
-    ``fused=True`` updates every tensor in one kernel: several times faster than a Python loop
-    over the 200 or so tensors of BERT-base. The scaler is switched on only for float16, whose small exponent range
-    needs the loss scaled up to keep small gradients from rounding to zero.
+    ``fused=True`` updates every tensor in one kernel: several times faster than a
+    Python loop over the 200 or so tensors of BERT-base. The scaler is switched on only
+    for float16, whose small exponent range needs the loss scaled up to keep small
+    gradients from rounding to zero.
     """
     device_type = next(model.parameters()).device.type
-    optimizer = torch.optim.AdamW(param_groups(model, config.weight_decay), lr=config.lr,
-                                  fused=device_type in ("cpu", "cuda"))
-    scheduler = lr_scheduler(optimizer, config.schedule, total_steps=total_steps,
-                             warmup_steps=_warmup_steps(config, total_steps))
+    optimizer = torch.optim.AdamW(
+        param_groups(model, config.weight_decay),
+        lr=config.lr,
+        fused=device_type in ("cpu", "cuda"),
+    )
+    scheduler = lr_scheduler(
+        optimizer,
+        config.schedule,
+        total_steps=total_steps,
+        warmup_steps=_warmup_steps(config, total_steps),
+    )
     scaler = torch.amp.GradScaler(device_type, enabled=amp == torch.float16)
     return optimizer, scheduler, scaler
 
 
 def _to_device(batch: object, device: torch.device) -> dict:
-    """Move the tensors of a dict batch to ``device``; anything but a dict is an error."""
+    """Move the tensors of a dict batch to ``device``; anything but a dict is an
+    error."""
     if not isinstance(batch, Mapping):
         raise TypeError(
             f"expected each batch to be a dict of tensors for model(**batch), found a "
             f"{type(batch).__name__}: collate into a dict (e.g. with "
             f"transformers.DataCollatorWithPadding), with the targets under 'labels'"
         )
-    return {key: value.to(device) if isinstance(value, torch.Tensor) else value
-            for key, value in batch.items()}
+    return {
+        key: value.to(device) if isinstance(value, torch.Tensor) else value
+        for key, value in batch.items()
+    }
 
 
 def _finite(loss: torch.Tensor, step: int) -> torch.Tensor:
-    """``loss``, or an error when it is nan or infinite: training on from there is wasted."""
+    """``loss``, or an error when it is nan or infinite: training on from there is
+    wasted."""
     if not torch.isfinite(loss):
         raise FloatingPointError(f"the loss is {loss.item()} at step {step}")
     return loss
 
 
 def _due(step: int, every: int | None, otherwise: bool) -> bool:
-    """Whether something done ``every`` steps is due at ``step``; without ``every``, ``otherwise``."""
+    """Whether something done ``every`` steps is due at ``step``; without ``every``,
+    ``otherwise``."""
     return step % every == 0 if every else otherwise
 
 
-def _evaluate(model: torch.nn.Module, evaluate: Evaluate, config: TrainConfig, history: History,
-              run: Checkpoints) -> None:
-    """Score the model, record the scores, keep the weights if best, and decide on early stopping.
+def _evaluate(
+    model: torch.nn.Module,
+    evaluate: Evaluate,
+    config: TrainConfig,
+    history: History,
+    run: Checkpoints,
+) -> None:
+    """Score the model, record the scores, keep the weights if best, and decide on early
+    stopping.
 
-    ``evaluate(model)`` runs in eval mode (no dropout) without gradients; the model goes back to
-    train mode afterwards. After ``config.patience`` evaluations without a better ``config.metric``
-    the history says ``stopped_early``.
+    ``evaluate(model)`` runs in eval mode (no dropout) without gradients; the model goes
+    back to train mode afterwards. After ``config.patience`` evaluations without a
+    better ``config.metric`` the history says ``stopped_early``.
     """
     model.eval()
     with torch.no_grad():
         metrics = evaluate(model)
     model.train()
-    record = {"step": len(history.train), "epoch": history.train[-1]["epoch"],
-              **_checked_metrics(metrics, config)}
+    record = {
+        "step": len(history.train),
+        "epoch": history.train[-1]["epoch"],
+        **_checked_metrics(metrics, config),
+    }
     history.evals.append(record)
     if history.best is record:
         run.save_best(record)
@@ -377,21 +499,31 @@ def _evaluate(model: torch.nn.Module, evaluate: Evaluate, config: TrainConfig, h
 
 
 def _checked_metrics(metrics: object, config: TrainConfig) -> dict[str, float]:
-    """What evaluate(model) returned, checked: a dict with the watched metric and no reserved name."""
+    """What evaluate(model) returned, checked: a dict with the watched metric and no
+    reserved name."""
     if not isinstance(metrics, Mapping):
         raise TypeError(
-            f"evaluate(model) must return a dict of metrics by name, found {type(metrics).__name__}")
+            "evaluate(model) must return a dict of metrics by name, found "
+            f"{type(metrics).__name__}"
+        )
     if config.metric is not None and config.metric not in metrics:
         raise KeyError(
-            f"metric={config.metric!r} is not in what evaluate(model) returned: {sorted(metrics)}")
+            f"metric={config.metric!r} is not in what evaluate(model) returned: "
+            f"{sorted(metrics)}"
+        )
     reserved = {"step", "epoch"} & set(metrics)
     if reserved:
-        raise ValueError(f"evaluate(model) may not return {sorted(reserved)}: the history uses them")
+        raise ValueError(
+            f"evaluate(model) may not return {sorted(reserved)}: the history uses them"
+        )
     return {name: float(value) for name, value in metrics.items()}
 
 
 def _describe(record: dict, history: History) -> str:
-    """One line per evaluation, e.g. 'step 50 (epoch 0.81): accuracy 0.6312 (best so far)'."""
-    metrics = ", ".join(f"{k} {v:.4f}" for k, v in record.items() if k not in ("step", "epoch"))
+    """One line per evaluation, e.g. 'step 50 (epoch 0.81): accuracy 0.6312 (best so
+    far)'."""
+    metrics = ", ".join(
+        f"{k} {v:.4f}" for k, v in record.items() if k not in ("step", "epoch")
+    )
     best = " (best so far)" if history.best is record else ""
     return f"step {record['step']} (epoch {record['epoch']:.2f}): {metrics}{best}"
