@@ -1,5 +1,4 @@
-"""tutorialkit.attention: from-scratch attention checked against torch and
-transformers."""
+"""tutorialkit.attention: from-scratch attention checked against torch, transformers."""
 
 import math
 
@@ -172,30 +171,61 @@ def test_attention_on_the_meta_device_makes_no_cpu_tensors():
     assert out.device.type == "meta" and out.shape == (2, 4, 7, 16)
 
 
-def test_attention_errors_name_expected_and_found_shapes():
-    q, k, v = qkv(2, 5, 8)
-    with pytest.raises(
-        ValueError, match=r"k: expected shape \(2, \*, 8\).*found \(2, 5, 4\)"
-    ):
-        scaled_dot_product_attention(q, k[..., :4], v)
-    with pytest.raises(
-        ValueError, match=r"v: expected shape \(2, 5, \*\).*found \(2, 3, 8\)"
-    ):
-        scaled_dot_product_attention(q, k, v[:, :3])
-    with pytest.raises(
-        ValueError, match=r"k: expected shape \(2, \*, 8\).*found \(1, 5, 8\)"
-    ):
-        scaled_dot_product_attention(q, k[:1], v[:1])
-    with pytest.raises(
-        ValueError, match=r"padding_mask: expected shape \(2, 5\).*found \(2, 4\)"
-    ):
-        scaled_dot_product_attention(q, k, v, padding_mask=torch.ones(2, 4))
-    with pytest.raises(ValueError, match="equal rank"):
-        scaled_dot_product_attention(q, k[0], v[0])
-    with pytest.raises(ValueError, match="batch dimension"):
-        scaled_dot_product_attention(q[0], k[0], v[0], padding_mask=torch.ones(1, 5))
-    with pytest.raises(TypeError, match="one dtype"):
-        scaled_dot_product_attention(q, k.double(), v)
+@pytest.mark.parametrize(
+    "call, error, message",
+    [
+        pytest.param(
+            lambda q, k, v: scaled_dot_product_attention(q, k[..., :4], v),
+            ValueError,
+            r"k: expected shape \(2, \*, 8\).*found \(2, 5, 4\)",
+            id="k-width",
+        ),
+        pytest.param(
+            lambda q, k, v: scaled_dot_product_attention(q, k, v[:, :3]),
+            ValueError,
+            r"v: expected shape \(2, 5, \*\).*found \(2, 3, 8\)",
+            id="v-length",
+        ),
+        pytest.param(
+            lambda q, k, v: scaled_dot_product_attention(q, k[:1], v[:1]),
+            ValueError,
+            r"k: expected shape \(2, \*, 8\).*found \(1, 5, 8\)",
+            id="k-batch",
+        ),
+        pytest.param(
+            lambda q, k, v: scaled_dot_product_attention(
+                q, k, v, padding_mask=torch.ones(2, 4)
+            ),
+            ValueError,
+            r"padding_mask: expected shape \(2, 5\).*found \(2, 4\)",
+            id="padding-mask-length",
+        ),
+        pytest.param(
+            lambda q, k, v: scaled_dot_product_attention(q, k[0], v[0]),
+            ValueError,
+            "equal rank",
+            id="k-rank",
+        ),
+        pytest.param(
+            lambda q, k, v: scaled_dot_product_attention(
+                q[0], k[0], v[0], padding_mask=torch.ones(1, 5)
+            ),
+            ValueError,
+            "batch dimension",
+            id="padding-mask-without-batch",
+        ),
+        pytest.param(
+            lambda q, k, v: scaled_dot_product_attention(q, k.double(), v),
+            TypeError,
+            "one dtype",
+            id="k-dtype",
+        ),
+    ],
+)
+def test_attention_errors_name_expected_and_found_shapes(call, error, message):
+    """``call(q, k, v)`` attends with one of them spoilt, or with a bad padding mask."""
+    with pytest.raises(error, match=message):
+        call(*qkv(2, 5, 8))
 
 
 # split_heads, merge_heads
@@ -273,20 +303,35 @@ def test_multi_head_attention_in_float64():
     assert out.dtype == weights.dtype == torch.float64
 
 
-def test_multi_head_attention_parameters_and_errors():
+def test_multi_head_attention_parameters():
     mha = MultiHeadAttention(384, 12)
     assert mha.d_k == 32
     assert sum(p.numel() for p in mha.parameters()) == 4 * 384 * 384 + 4 * 384
-    with pytest.raises(ValueError, match="divisible by the number of heads h=5"):
-        MultiHeadAttention(384, 5)
-    with pytest.raises(
-        ValueError, match=r"x: expected shape \(\*, \*, 384\).*found \(2, 5, 100\)"
-    ):
-        mha(torch.randn(2, 5, 100))
-    with pytest.raises(
-        ValueError, match=r"memory: expected shape \(2, \*, 384\).*found \(3, 5, 384\)"
-    ):
-        mha(torch.randn(2, 5, 384), torch.randn(3, 5, 384))
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        pytest.param(
+            lambda mha: MultiHeadAttention(384, 5),
+            "divisible by the number of heads h=5",
+            id="heads",
+        ),
+        pytest.param(
+            lambda mha: mha(torch.randn(2, 5, 100)),
+            r"x: expected shape \(\*, \*, 384\).*found \(2, 5, 100\)",
+            id="x-width",
+        ),
+        pytest.param(
+            lambda mha: mha(torch.randn(2, 5, 384), torch.randn(3, 5, 384)),
+            r"memory: expected shape \(2, \*, 384\).*found \(3, 5, 384\)",
+            id="memory-batch",
+        ),
+    ],
+)
+def test_multi_head_attention_errors(call, message):
+    with pytest.raises(ValueError, match=message):
+        call(MultiHeadAttention(384, 12))
 
 
 # sinusoidal_positions
@@ -407,18 +452,15 @@ def test_encoder_block_padding_and_causality():
 
 
 @pytest.fixture(scope="module")
-def tiny_bert():
-    """A randomly initialised 2-layer BERT (no download), and its outputs on a padded
-    batch."""
-    from transformers import BertConfig, BertModel
+def tiny_bert(make_bert_config):
+    """A randomly initialised 2-layer BERT with 4 heads (no download), and its outputs
+    on a padded batch."""
+    from transformers import BertModel
 
     torch.manual_seed(0)
-    config = BertConfig(
+    config = make_bert_config(
         vocab_size=100,
-        hidden_size=32,
-        num_hidden_layers=2,
         num_attention_heads=4,
-        intermediate_size=64,
         max_position_embeddings=16,
         layer_norm_eps=1e-12,
     )

@@ -1,4 +1,4 @@
-"""Tests for tutorialkit.checkpoint: weight files, random states, and what a run keeps.
+"""tutorialkit.checkpoint: weight files, random states, and what a run keeps.
 
 Resuming a whole run to the same weights is tested through ``train(..., resume=True)``
 in test_train.py; here each piece is tested on its own.
@@ -26,26 +26,17 @@ from tutorialkit.optim import lr_scheduler
 from tutorialkit.train import History, TrainConfig
 
 
-def tiny_masked_lm():
-    """A 2-layer BERT of width 32 whose output layer shares the input embedding
-    matrix."""
-    from transformers import BertConfig, BertForMaskedLM
-
-    return BertForMaskedLM(
-        BertConfig(
-            vocab_size=50,
-            hidden_size=32,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-            intermediate_size=64,
-            max_position_embeddings=32,
-        )
-    )
-
-
-def test_save_and_load_weights_with_tied_embeddings(tmp_path):
+def test_save_and_load_weights_with_tied_embeddings(make_tiny_bert, tmp_path):
+    # a 2-layer BERT of width 32 whose output layer shares the input embedding matrix
     torch.manual_seed(0)
-    model, fresh = tiny_masked_lm(), tiny_masked_lm()
+    model, fresh = (
+        make_tiny_bert("masked-lm", vocab_size=50, max_position_embeddings=32)
+        for _ in range(2)
+    )
+    assert not torch.equal(
+        model.bert.embeddings.word_embeddings.weight,
+        fresh.bert.embeddings.word_embeddings.weight,
+    ), "two different initial weights, or loading proves nothing"
     path = save_weights(model, tmp_path / "w")
     assert path.name == "model.safetensors"
     load_weights(fresh, tmp_path / "w")

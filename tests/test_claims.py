@@ -1,5 +1,4 @@
-"""tutorialkit.claims: a failed claim raises, except in a rehearsal; claims are recorded
-with their values."""
+"""tutorialkit.claims: failed claims raise (not in a rehearsal); values are recorded."""
 
 import json
 

@@ -4,11 +4,7 @@ import numpy as np
 import pytest
 import torch
 from torch.utils.data import DataLoader
-from transformers import (
-    BertConfig,
-    BertForSequenceClassification,
-    DataCollatorWithPadding,
-)
+from transformers import DataCollatorWithPadding
 
 from tutorialkit.classify import (
     encode_labeled,
@@ -83,17 +79,12 @@ def test_encode_labeled_names_the_row_with_an_unknown_label(tokenizer):
         encode_labeled(rows, tokenizer, ["negative", "positive"], max_length=16)
 
 
-def test_predict_logits_matches_one_text_at_a_time_and_keeps_the_mode(tokenizer):
-    torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=tokenizer.vocab_size,
-        hidden_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=64,
-        num_labels=3,
-    )
-    model = BertForSequenceClassification(config).train()
+def test_predict_logits_matches_one_text_at_a_time_and_keeps_the_mode(
+    make_tiny_bert, tokenizer
+):
+    model = make_tiny_bert(
+        "sequence", seed=0, num_hidden_layers=1, num_labels=3
+    ).train()
     rows = [LabeledText("short", "a"), LabeledText("a much longer text " * 5, "c")]
     features = encode_labeled(rows, tokenizer, ["a", "b", "c"], max_length=32)
     loader = DataLoader(

@@ -1,5 +1,7 @@
-"""python -m tutorialkit: train ner, train classify and predict on small files, run
-in-process on a tiny BERT."""
+"""tutorialkit.cli: train ner, train classify and predict on small files, in-process.
+
+``python -m tutorialkit`` runs ``cli.main``; the models are tiny random BERTs.
+"""
 
 import contextlib
 import io
@@ -10,13 +12,10 @@ import sys
 
 import pytest
 import torch
-from test_deploy import NER_LABELS, tiny_bert
-from transformers import BertForTokenClassification, BertModel
 
 from tutorialkit import cli, resources
 from tutorialkit.apps import split_words
 from tutorialkit.deploy import load_bundle, save_bundle
-from tutorialkit.resources import load_tokenizer, packaged_path
 
 NAMES, CITIES = (
     ["John", "Mary", "Ahmed", "Li", "Olga"],
@@ -42,19 +41,16 @@ def run(argv: list[str]) -> tuple[int, str]:
     return status, out.getvalue()
 
 
-@pytest.fixture(scope="module")
-def tokenizer():
-    return load_tokenizer(packaged_path("minilm"))
+# 128 positions: what --max-length is by default
+TINY_BERT = {"seed": 0, "max_position_embeddings": 128}
 
 
 @pytest.fixture(scope="module")
-def pretrained(tokenizer, tmp_path_factory):
+def pretrained(make_tiny_bert, tokenizer, tmp_path_factory):
     """A folder like a Hub checkout: a tiny random BERT without a head, and the MiniLM
     tokenizer."""
     folder = tmp_path_factory.mktemp("pretrained")
-    tiny_bert(BertModel, tokenizer, {0: "LABEL_0", 1: "LABEL_1"}).save_pretrained(
-        folder
-    )
+    make_tiny_bert("bare", **TINY_BERT).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
 
@@ -148,11 +144,12 @@ def test_predict_with_the_trained_bundle(ner_run, data):
 
 
 @pytest.fixture(scope="module")
-def every_word_a_person(tokenizer, tmp_path_factory):
+def every_word_a_person(make_tiny_bert, ner_labels, tokenizer, tmp_path_factory):
     """A bundle whose tagger says B-PER for every word: each word is an entity, so every
     offset gets checked."""
-    model = tiny_bert(BertForTokenClassification, tokenizer, NER_LABELS)
+    model = make_tiny_bert("token", id2label=ner_labels, **TINY_BERT).eval()
     with torch.no_grad():
+        # label 3 is B-PER
         model.classifier.bias.copy_(torch.tensor([0.0, 0.0, 0.0, 100.0, 0.0]))
     return save_bundle(
         model, tokenizer, tmp_path_factory.mktemp("persons"), task="ner", max_length=32

@@ -1,5 +1,4 @@
-"""Constrained decoding of NER tags: Viterbi over the IOB2 transitions, checked by brute
-force."""
+"""tutorialkit.ner: Viterbi decoding of IOB2 NER tags, checked by brute force."""
 
 import itertools
 

@@ -1,16 +1,10 @@
-"""tutorialkit.deploy: bundles that round-trip, clear errors for folders that are not
-bundles, throughput."""
+"""tutorialkit.deploy: bundles that round-trip, errors for non-bundles, throughput."""
 
 import json
 import re
 
 import pytest
 import torch
-from transformers import (
-    BertConfig,
-    BertForSequenceClassification,
-    BertForTokenClassification,
-)
 
 from tutorialkit.apps import NerPipeline, SentimentPipeline
 from tutorialkit.deploy import (
@@ -20,37 +14,15 @@ from tutorialkit.deploy import (
     measure_throughput,
     save_bundle,
 )
-from tutorialkit.resources import load_tokenizer, packaged_path
 
-NER_LABELS = {0: "O", 1: "B-LOC", 2: "I-LOC", 3: "B-PER", 4: "I-PER"}
 SENTIMENT_LABELS = {0: "negative", 1: "positive"}
-
-
-def tiny_bert(head, tokenizer, id2label: dict[int, str]) -> torch.nn.Module:
-    """A randomly initialised 2-layer BERT (hidden size 32) with a head, on the real
-    MiniLM vocabulary."""
-    torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=tokenizer.vocab_size,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=128,
-        id2label=id2label,
-        label2id={label: i for i, label in id2label.items()},
-    )
-    return head(config).eval()
+# 2 layers of width 32 on the MiniLM vocabulary, the same weights every time
+BUNDLE_BERT = {"seed": 0, "max_position_embeddings": 128}
 
 
 @pytest.fixture(scope="module")
-def tokenizer():
-    return load_tokenizer(packaged_path("minilm"))
-
-
-@pytest.fixture(scope="module")
-def ner_bundle(tokenizer, tmp_path_factory):
-    model = tiny_bert(BertForTokenClassification, tokenizer, NER_LABELS)
+def ner_bundle(make_tiny_bert, ner_labels, tokenizer, tmp_path_factory):
+    model = make_tiny_bert("token", id2label=ner_labels, **BUNDLE_BERT).eval()
     folder = save_bundle(
         model,
         tokenizer,
@@ -61,16 +33,16 @@ def ner_bundle(tokenizer, tmp_path_factory):
     return model, folder
 
 
-def test_ner_bundle_round_trips(ner_bundle, tokenizer):
+def test_ner_bundle_round_trips(ner_bundle, ner_labels, tokenizer):
     model, folder = ner_bundle
     assert json.loads((folder / BUNDLE_FILE).read_text()) == {
         "task": "ner",
         "max_length": 64,
-        "labels": list(NER_LABELS.values()),
+        "labels": list(ner_labels.values()),
         "tutorialkit": "0.1.0",
     }
     bundle = load_bundle(folder, device="cpu")
-    assert (bundle.task, bundle.max_length, bundle.id2label) == ("ner", 64, NER_LABELS)
+    assert (bundle.task, bundle.max_length, bundle.id2label) == ("ner", 64, ner_labels)
     assert not bundle.model.training and bundle.model.dtype == torch.float32
     inputs = tokenizer(
         ["Obama visited Paris", "hello"], padding=True, return_tensors="pt"
@@ -85,8 +57,8 @@ def test_ner_bundle_round_trips(ner_bundle, tokenizer):
     )
 
 
-def test_classify_bundle_round_trips(tokenizer, tmp_path):
-    model = tiny_bert(BertForSequenceClassification, tokenizer, SENTIMENT_LABELS)
+def test_classify_bundle_round_trips(make_tiny_bert, tokenizer, tmp_path):
+    model = make_tiny_bert("sequence", id2label=SENTIMENT_LABELS, **BUNDLE_BERT).eval()
     save_bundle(model, tokenizer, tmp_path, task="classify", max_length=32)
     bundle = load_bundle(tmp_path, device="cpu")
     inputs = tokenizer(["a great film", "dull"], padding=True, return_tensors="pt")
@@ -101,8 +73,8 @@ def test_classify_bundle_round_trips(tokenizer, tmp_path):
     assert sum(answer.probabilities.values()) == pytest.approx(1)
 
 
-def test_save_bundle_refuses_an_unknown_task(tokenizer, tmp_path):
-    model = tiny_bert(BertForTokenClassification, tokenizer, NER_LABELS)
+def test_save_bundle_refuses_an_unknown_task(ner_bundle, tokenizer, tmp_path):
+    model, _ = ner_bundle
     with pytest.raises(
         ValueError, match=r"task must be one of \('ner', 'classify'\).*found 'tagging'"
     ):
@@ -110,32 +82,48 @@ def test_save_bundle_refuses_an_unknown_task(tokenizer, tmp_path):
     assert not any(tmp_path.iterdir())  # checked before anything is written
 
 
-def test_load_bundle_names_the_folder_and_what_is_missing(ner_bundle, tmp_path):
-    _, folder = ner_bundle
-    where = re.escape(str(tmp_path))
-    with pytest.raises(BundleError, match=f"{where}/nowhere: no such folder"):
-        load_bundle(tmp_path / "nowhere")
+BUNDLE_PARTS = [BUNDLE_FILE, "config.json", "tokenizer.json", "tokenizer_config.json"]
+
+
+@pytest.mark.parametrize(
+    "folder, copied, bundle_json, message",
+    [
+        pytest.param("nowhere", [], None, "{where}/nowhere: no such folder", id="none"),
+        pytest.param(
+            ".",
+            [],
+            None,
+            f"{{where}} is not a tutorialkit bundle: it has no {BUNDLE_FILE}",
+            id="empty",
+        ),
+        pytest.param(
+            ".",
+            BUNDLE_PARTS,
+            None,
+            "{where} is an incomplete bundle: missing model.safetensors",
+            id="no-weights",
+        ),
+        pytest.param(
+            ".",
+            [*BUNDLE_PARTS, "model.safetensors"],
+            '{"task": "translate", "max_length": 64, "labels": []}',
+            "expected JSON with 'task'.*found 'translate'",
+            id="unknown-task",
+        ),
+    ],
+)
+def test_load_bundle_names_the_folder_and_what_is_missing(
+    ner_bundle, tmp_path, folder, copied, bundle_json, message
+):
+    _, bundle = ner_bundle
+    for name in copied:
+        (tmp_path / name).write_bytes((bundle / name).read_bytes())
+    if bundle_json is not None:
+        (tmp_path / BUNDLE_FILE).write_text(bundle_json)
     with pytest.raises(
-        BundleError,
-        match=f"{where} is not a tutorialkit bundle: it has no {BUNDLE_FILE}",
+        BundleError, match=message.format(where=re.escape(str(tmp_path)))
     ):
-        load_bundle(tmp_path)
-    for name in [BUNDLE_FILE, "config.json", "tokenizer.json", "tokenizer_config.json"]:
-        (tmp_path / name).write_bytes((folder / name).read_bytes())
-    with pytest.raises(
-        BundleError, match=f"{where} is an incomplete bundle: missing model.safetensors"
-    ):
-        load_bundle(tmp_path)
-    (tmp_path / BUNDLE_FILE).write_text(
-        '{"task": "translate", "max_length": 64, "labels": []}'
-    )
-    (tmp_path / "model.safetensors").write_bytes(
-        (folder / "model.safetensors").read_bytes()
-    )
-    with pytest.raises(
-        BundleError, match="expected JSON with 'task'.*found 'translate'"
-    ):
-        load_bundle(tmp_path)
+        load_bundle(tmp_path / folder)
 
 
 def test_measure_throughput_reports_every_batch_size(ner_bundle):

@@ -1,5 +1,6 @@
-"""Every package helper that feeds a model sends its tensors to the model's device.
+"""tutorialkit (apps, embeddings, ner, pretrain): inputs follow the model's device.
 
+Every package helper that feeds a model sends its tensors to the model's device.
 CI has no GPU, so a helper that builds its tensors on the CPU and forgets to move them
 would pass every CPU test and fail in Colab. Here the model lives on PyTorch's ``meta``
 device (no data, any size) and a forward pre-hook records the devices of the tensors the
@@ -11,52 +12,37 @@ helper passed in, then stops the call: each helper must have moved its inputs to
 
 import pytest
 import torch
-from transformers import (
-    BertConfig,
-    BertForMaskedLM,
-    BertForSequenceClassification,
-    BertForTokenClassification,
-)
 
 from tutorialkit.apps import NerPipeline, SentimentPipeline
-from tutorialkit.embeddings import encode
+from tutorialkit.embeddings import embed_texts
 from tutorialkit.ner import predict_tags
 from tutorialkit.pretrain import masked_accuracy
-
-
-@pytest.fixture(scope="module")
-def tokenizer():
-    from tutorialkit.resources import load_tokenizer, packaged_path
-
-    return load_tokenizer(str(packaged_path("minilm")))
 
 
 class ReachedForward(Exception):
     """Raised by the hook: the helper got as far as the model's forward."""
 
 
-def on_meta(model_class, tokenizer, **config):
-    """A small BERT of ``model_class`` on the meta device, whose forward records its
-    input devices."""
-    bert = BertConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=16,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=32,
-        **config,
-    )
-    with torch.device("meta"):
-        model = model_class(bert)
-    model.seen = []
+@pytest.fixture
+def on_meta(make_tiny_bert):
+    """``on_meta(head, **config)``: a 1-layer tiny BERT with that head (see
+    ``make_tiny_bert``) on the meta device, whose forward records its input devices."""
 
-    def hook(module, args, kwargs):
-        tensors = [t for t in [*args, *kwargs.values()] if torch.is_tensor(t)]
-        module.seen.extend(t.device.type for t in tensors)
-        raise ReachedForward
+    def make(head, **config):
+        with torch.device("meta"):
+            model = make_tiny_bert(head, num_hidden_layers=1, **config)
+        model.seen = []
+        model.register_forward_pre_hook(record_devices_and_stop, with_kwargs=True)
+        return model
 
-    model.register_forward_pre_hook(hook, with_kwargs=True)
-    return model
+    return make
+
+
+def record_devices_and_stop(module, args, kwargs):
+    """The forward pre-hook: note the devices of the tensors passed in, then stop."""
+    tensors = [t for t in [*args, *kwargs.values()] if torch.is_tensor(t)]
+    module.seen.extend(t.device.type for t in tensors)
+    raise ReachedForward
 
 
 def inputs_followed_the_model(model, call) -> bool:
@@ -65,8 +51,8 @@ def inputs_followed_the_model(model, call) -> bool:
     return bool(model.seen) and set(model.seen) == {"meta"}
 
 
-def test_predict_tags_and_the_ner_pipeline(tokenizer):
-    model = on_meta(BertForTokenClassification, tokenizer, num_labels=3)
+def test_predict_tags_and_the_ner_pipeline(on_meta, tokenizer):
+    model = on_meta("token", num_labels=3)
     id2label = {0: "O", 1: "B-PER", 2: "I-PER"}
     assert inputs_followed_the_model(
         model, lambda: predict_tags(model, tokenizer, [["Ada", "Lovelace"]], id2label)
@@ -78,25 +64,23 @@ def test_predict_tags_and_the_ner_pipeline(tokenizer):
     )
 
 
-def test_sentiment_pipeline(tokenizer):
-    model = on_meta(BertForSequenceClassification, tokenizer, num_labels=2)
+def test_sentiment_pipeline(on_meta, tokenizer):
+    model = on_meta("sequence", num_labels=2)
     pipeline = SentimentPipeline(
         model, tokenizer, {0: "negative", 1: "positive"}, max_length=32
     )
     assert inputs_followed_the_model(model, lambda: pipeline(["a fine film"]))
 
 
-def test_sentence_vectors(tokenizer):
-    from transformers import BertModel
-
-    model = on_meta(BertModel, tokenizer)
+def test_sentence_vectors(on_meta, tokenizer):
+    model = on_meta("bare")
     assert inputs_followed_the_model(
-        model, lambda: encode(model, tokenizer, ["a fine film", "a bad one"])
+        model, lambda: embed_texts(model, tokenizer, ["a fine film", "a bad one"])
     )
 
 
-def test_masked_accuracy(tokenizer):
-    model = on_meta(BertForMaskedLM, tokenizer)
+def test_masked_accuracy(on_meta):
+    model = on_meta("masked-lm")
     batch = {
         "input_ids": torch.tensor([[101, 103, 102]]),
         "attention_mask": torch.ones(1, 3, dtype=torch.long),

@@ -1,5 +1,7 @@
-"""Every public function and class of tutorialkit has a docstring (the API reference is
-built from them)."""
+"""tutorialkit (every module): each public function and class has a docstring.
+
+The API reference is built from them.
+"""
 
 import importlib
 import inspect

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from tutorialkit import resources
-from tutorialkit.embeddings import encode, mean_pool
+from tutorialkit.embeddings import embed_texts, mean_pool
 
 
 def test_mean_pool_ignores_padding():
@@ -34,9 +34,9 @@ def test_encode_does_not_depend_on_batching(minilm):
         "ok",
         "bank",
     ]
-    one_by_one = encode(model, tokenizer, texts, batch_size=1, progress=False)
-    together = encode(model, tokenizer, texts, batch_size=4, progress=False)
-    in_pairs_unsorted = encode(
+    one_by_one = embed_texts(model, tokenizer, texts, batch_size=1, progress=False)
+    together = embed_texts(model, tokenizer, texts, batch_size=4, progress=False)
+    in_pairs_unsorted = embed_texts(
         model, tokenizer, texts, batch_size=2, sort_by_length=False, progress=False
     )
     assert one_by_one.shape == (4, 384)
@@ -47,19 +47,19 @@ def test_encode_does_not_depend_on_batching(minilm):
 def test_encode_keeps_the_input_order_when_sorting(minilm):
     model, tokenizer = minilm
     texts = ["a much longer sentence than the others here", "short", "a medium one"]
-    sorted_run = encode(model, tokenizer, texts, batch_size=1, progress=False)
+    sorted_run = embed_texts(model, tokenizer, texts, batch_size=1, progress=False)
     for row, text in enumerate(texts):
         torch.testing.assert_close(
-            sorted_run[row], encode(model, tokenizer, [text], progress=False)[0]
+            sorted_run[row], embed_texts(model, tokenizer, [text], progress=False)[0]
         )
 
 
 def test_encode_rejects_a_single_string(minilm):
     model, tokenizer = minilm
     with pytest.raises(TypeError, match="wrap it in a list"):
-        encode(model, tokenizer, "just one text")
+        embed_texts(model, tokenizer, "just one text")
 
 
 def test_encode_of_nothing_is_empty(minilm):
     model, tokenizer = minilm
-    assert encode(model, tokenizer, [], progress=False).shape == (0, 384)
+    assert embed_texts(model, tokenizer, [], progress=False).shape == (0, 384)

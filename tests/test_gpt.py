@@ -1,5 +1,4 @@
-"""Tests of tutorialkit.gpt: shapes, causality, tied weights, the KV cache, decoding
-filters, the tokenizer."""
+"""tutorialkit.gpt: shapes, causality, tied weights, KV cache, decoding, tokenizer."""
 
 import math
 
@@ -97,14 +96,29 @@ def test_cache_takes_several_new_tokens_at_once():
     assert past[0][0].shape == (2, 2, 11, 8)
 
 
-def test_context_too_long_is_a_clear_error():
-    model = tiny(block_size=8)
-    with pytest.raises(ValueError, match="block_size=8"):
-        model(torch.zeros(1, 9, dtype=torch.long))
-    with pytest.raises(ValueError, match="block_size=8"):
-        generate(model, torch.zeros(1, 4, dtype=torch.long), 5)
-    with pytest.raises(ValueError, match="divisible"):
-        GPTConfig(vocab_size=10, d_model=10, n_head=4)
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        pytest.param(
+            lambda model: model(torch.zeros(1, 9, dtype=torch.long)),
+            "block_size=8",
+            id="forward-9-tokens",
+        ),
+        pytest.param(
+            lambda model: generate(model, torch.zeros(1, 4, dtype=torch.long), 5),
+            "block_size=8",
+            id="generate-4-plus-5-tokens",
+        ),
+        pytest.param(
+            lambda model: GPTConfig(vocab_size=10, d_model=10, n_head=4),
+            "divisible",
+            id="width-not-divisible-by-heads",
+        ),
+    ],
+)
+def test_context_too_long_is_a_clear_error(call, message):
+    with pytest.raises(ValueError, match=message):
+        call(tiny(block_size=8))
 
 
 def test_perplexity_from_loss_equals_perplexity_from_token_log_probs():

@@ -1,5 +1,4 @@
-"""Tests for tutorialkit.instruct: chat template and prompt masking, packing, DPO, LoRA
-on a causal LM.
+"""tutorialkit.instruct: chat template, prompt masking, packing, DPO, causal-LM LoRA.
 
 Every model is a GPT of width 32 built in the test, so the file runs in seconds on a
 CPU.

@@ -1,5 +1,4 @@
-"""tutorialkit.losses: equal to PyTorch's losses, hand-derived gradients pass gradcheck,
-clear errors."""
+"""tutorialkit.losses: equal to PyTorch's, gradients pass gradcheck, clear errors."""
 
 import math
 
@@ -214,49 +213,121 @@ def test_mask_tokens_follows_the_80_10_10_rule(generator):
     assert kept == pytest.approx(0.1, abs=0.01)
 
 
-def test_mask_tokens_rejects_bad_arguments():
-    ids = torch.ones(2, 3, dtype=torch.long)
-    with pytest.raises(ValueError, match=r"mlm_probability must be in \(0, 1\)"):
-        mask_tokens(ids, mask_token_id=0, vocab_size=5, mlm_probability=1.5)
-    with pytest.raises(TypeError, match="integer token ids"):
-        mask_tokens(ids.float(), mask_token_id=0, vocab_size=5)
-    with pytest.raises(ValueError, match="special_tokens_mask has shape"):
-        mask_tokens(
-            ids, mask_token_id=0, vocab_size=5, special_tokens_mask=torch.ones(3, 2)
-        )
-
-
-def test_clear_errors_for_bad_targets():
-    logits = torch.zeros(2, 3)
-    with pytest.raises(
-        ValueError,
-        match=r"target holds 3 at position \(1,\); expected a class index in \[0, 2\]",
-    ):
-        cross_entropy(logits, torch.tensor([0, 3]))
-    with pytest.raises(ValueError, match=r"target holds -1 at position \(0,\)"):
-        cross_entropy(logits, torch.tensor([-1, 0]))
-    with pytest.raises(TypeError, match="integer class indices"):
-        cross_entropy(logits, torch.tensor([0.0, 1.0]))
-    with pytest.raises(
-        ValueError,
-        match=(
-            r"logits of shape \(2, 3, 4\).*need a target of shape \(2, 3\).*found "
-            r"target of shape \(2,\)"
+@pytest.mark.parametrize(
+    "ids, options, error, message",
+    [
+        pytest.param(
+            torch.ones(2, 3, dtype=torch.long),
+            {"mlm_probability": 1.5},
+            ValueError,
+            r"mlm_probability must be in \(0, 1\)",
+            id="probability-1.5",
         ),
-    ):
-        cross_entropy(torch.zeros(2, 3, 4), torch.tensor([0, 1]))
-    with pytest.raises(ValueError, match="reduction must be one of"):
-        cross_entropy(logits, torch.tensor([0, 1]), reduction="average")
-    with pytest.raises(ValueError, match=r"expected logits \(batch, T, V\)"):
-        causal_lm_loss(torch.zeros(4, 5), torch.zeros(4, dtype=torch.long))
+        pytest.param(
+            torch.ones(2, 3), {}, TypeError, "integer token ids", id="float-ids"
+        ),
+        pytest.param(
+            torch.ones(2, 3, dtype=torch.long),
+            {"special_tokens_mask": torch.ones(3, 2)},
+            ValueError,
+            "special_tokens_mask has shape",
+            id="special-tokens-mask-shape",
+        ),
+    ],
+)
+def test_mask_tokens_rejects_bad_arguments(ids, options, error, message):
+    with pytest.raises(error, match=message):
+        mask_tokens(ids, mask_token_id=0, vocab_size=5, **options)
 
 
-def test_clear_errors_for_bad_binary_inputs():
-    with pytest.raises(ValueError, match="same shape"):
-        binary_cross_entropy_with_logits(torch.zeros(3), torch.zeros(2))
-    with pytest.raises(TypeError, match="float tensor"):
-        binary_cross_entropy_with_logits(torch.zeros(2), torch.tensor([0, 1]))
-    with pytest.raises(ValueError, match=r"y must lie in \[0, 1\]"):
-        binary_cross_entropy_with_logits(torch.zeros(2), torch.tensor([0.0, 2.0]))
-    with pytest.raises(ValueError, match="p must be probabilities"):
-        binary_cross_entropy(torch.tensor([1.5]), torch.tensor([1.0]))
+@pytest.mark.parametrize(
+    "call, error, message",
+    [
+        pytest.param(
+            lambda: cross_entropy(torch.zeros(2, 3), torch.tensor([0, 3])),
+            ValueError,
+            r"target holds 3 at position \(1,\); expected a class index in \[0, 2\]",
+            id="class-too-large",
+        ),
+        pytest.param(
+            lambda: cross_entropy(torch.zeros(2, 3), torch.tensor([-1, 0])),
+            ValueError,
+            r"target holds -1 at position \(0,\)",
+            id="negative-class",
+        ),
+        pytest.param(
+            lambda: cross_entropy(torch.zeros(2, 3), torch.tensor([0.0, 1.0])),
+            TypeError,
+            "integer class indices",
+            id="float-target",
+        ),
+        pytest.param(
+            lambda: cross_entropy(torch.zeros(2, 3, 4), torch.tensor([0, 1])),
+            ValueError,
+            (
+                r"logits of shape \(2, 3, 4\).*need a target of shape \(2, 3\).*found "
+                r"target of shape \(2,\)"
+            ),
+            id="target-shape",
+        ),
+        pytest.param(
+            lambda: cross_entropy(
+                torch.zeros(2, 3), torch.tensor([0, 1]), reduction="average"
+            ),
+            ValueError,
+            "reduction must be one of",
+            id="reduction",
+        ),
+        pytest.param(
+            lambda: causal_lm_loss(torch.zeros(4, 5), torch.zeros(4, dtype=torch.long)),
+            ValueError,
+            r"expected logits \(batch, T, V\)",
+            id="causal-lm-logits-shape",
+        ),
+    ],
+)
+def test_clear_errors_for_bad_targets(call, error, message):
+    with pytest.raises(error, match=message):
+        call()
+
+
+@pytest.mark.parametrize(
+    "loss, p_or_logits, y, error, message",
+    [
+        pytest.param(
+            binary_cross_entropy_with_logits,
+            torch.zeros(3),
+            torch.zeros(2),
+            ValueError,
+            "same shape",
+            id="shapes",
+        ),
+        pytest.param(
+            binary_cross_entropy_with_logits,
+            torch.zeros(2),
+            torch.tensor([0, 1]),
+            TypeError,
+            "float tensor",
+            id="integer-y",
+        ),
+        pytest.param(
+            binary_cross_entropy_with_logits,
+            torch.zeros(2),
+            torch.tensor([0.0, 2.0]),
+            ValueError,
+            r"y must lie in \[0, 1\]",
+            id="y-above-1",
+        ),
+        pytest.param(
+            binary_cross_entropy,
+            torch.tensor([1.5]),
+            torch.tensor([1.0]),
+            ValueError,
+            "p must be probabilities",
+            id="p-above-1",
+        ),
+    ],
+)
+def test_clear_errors_for_bad_binary_inputs(loss, p_or_logits, y, error, message):
+    with pytest.raises(error, match=message):
+        loss(p_or_logits, y)

@@ -1,5 +1,4 @@
-"""tutorialkit.metrics: entity-level scores equal seqeval's, classification reports
-equal scikit-learn's."""
+"""tutorialkit.metrics: entity scores equal seqeval's, class reports scikit-learn's."""
 
 import random
 import warnings
@@ -16,11 +15,12 @@ from sklearn.metrics import (
 
 from tutorialkit.metrics import (
     EntityError,
+    calibration_bins,
     classification_report,
     entity_errors,
     entity_report,
     entity_spans,
-    prf,
+    precision_recall_f1,
     token_report,
 )
 
@@ -153,9 +153,9 @@ def test_entity_report_counts_and_table():
     pred = [["B-PER", "I-PER", "O", "B-PER"], ["B-LOC"]]
     report = entity_report(gold, pred)
     assert (report.correct, report.predicted, report.gold) == (2, 3, 3)
-    assert report.per_type["LOC"] == prf(1, 1, 2) and report.per_type["PER"] == prf(
-        1, 2, 1
-    )
+    assert report.per_type["LOC"] == precision_recall_f1(1, 1, 2) and report.per_type[
+        "PER"
+    ] == precision_recall_f1(1, 2, 1)
     assert report.macro.f1 == pytest.approx((2 / 3 + 2 / 3) / 2)
     table = report.table()
     assert list(table.index) == ["LOC", "PER", "micro avg", "macro avg"]
@@ -216,19 +216,19 @@ def test_entity_errors_account_for_every_miss(seed):
 
 
 # --------------------------------------------------------------------------------------
-# prf, classification_report, token_report
+# precision_recall_f1, classification_report, token_report
 # --------------------------------------------------------------------------------------
 
 
 def test_prf():
-    assert prf(3, 4, 6).f1 == pytest.approx(0.6)
+    assert precision_recall_f1(3, 4, 6).f1 == pytest.approx(0.6)
     assert (
-        prf(0, 0, 0).f1 == 0
-        and prf(0, 0, 5).precision == 0
-        and prf(0, 5, 0).recall == 0
+        precision_recall_f1(0, 0, 0).f1 == 0
+        and precision_recall_f1(0, 0, 5).precision == 0
+        and precision_recall_f1(0, 5, 0).recall == 0
     )
     with pytest.raises(ValueError, match="correct <= predicted"):
-        prf(5, 4, 6)
+        precision_recall_f1(5, 4, 6)
 
 
 @pytest.mark.parametrize("seed", range(10))
@@ -268,7 +268,7 @@ def test_classification_report_with_fixed_labels_and_integers():
         [0, 0, 0],
     ]
     # a class nobody used still counts in the macro average
-    assert report.per_class[2] == prf(0, 0, 0)
+    assert report.per_class[2] == precision_recall_f1(0, 0, 0)
     assert report.macro.f1 == pytest.approx((2 / 3 + 2 / 3 + 0) / 3)
 
 
@@ -301,3 +301,55 @@ def test_token_report_counts_o_and_flatters_the_tagger():
     assert report.accuracy == accuracy_score(flat_true, flat_pred)
     with pytest.raises(ValueError, match="no tags"):
         token_report([["O"]], [["O"]], include_o=False)
+
+
+# --- calibration
+
+
+def test_calibration_bins_by_hand():
+    probabilities = [[0.9, 0.1], [0.95, 0.05], [0.6, 0.4], [0.3, 0.7], [0.5, 0.5]]
+    y_true = [0, 1, 1, 1, 0]
+    cal = calibration_bins(probabilities, y_true, n_bins=5)
+    # bins (0, .2] (.2, .4] (.4, .6] (.6, .8] (.8, 1]: 0.5 and 0.6 share a bin, as do
+    # 0.9 and 0.95
+    assert cal.count.tolist() == [0, 0, 2, 1, 2]
+    assert cal.accuracy[2] == pytest.approx(0.5) and cal.confidence[2] == pytest.approx(
+        0.55
+    )
+    assert cal.accuracy[4] == pytest.approx(0.5) and cal.confidence[4] == pytest.approx(
+        0.925
+    )
+    assert np.isnan(cal.accuracy[0])
+    expected = (2 * abs(0.5 - 0.55) + 1 * abs(1 - 0.7) + 2 * abs(0.5 - 0.925)) / 5
+    assert cal.ece == pytest.approx(expected)
+
+
+def test_a_calibrated_model_has_a_small_ece_and_an_overconfident_one_a_large_one():
+    rng = np.random.default_rng(0)
+    confidence = rng.uniform(0.5, 1.0, 20_000)
+    # right exactly as often as it says
+    right = rng.uniform(size=confidence.size) < confidence
+    probabilities = np.stack([confidence, 1 - confidence], axis=1)
+    y_true = np.where(right, 0, 1)
+    assert calibration_bins(probabilities, y_true).ece < 0.02
+    sharpened = np.stack(
+        [np.full_like(confidence, 0.99), np.full_like(confidence, 0.01)], axis=1
+    )
+    assert calibration_bins(sharpened, y_true).ece > 0.2
+
+
+@pytest.mark.parametrize(
+    ("probabilities", "y_true", "message"),
+    [
+        pytest.param([[2.0, 0.5]], [0], "sum to 1", id="logits"),
+        pytest.param(
+            [[0.5, 0.5]],
+            [0, 1],
+            r"expected probabilities of shape \(n, K\) and n labels",
+            id="label-count",
+        ),
+    ],
+)
+def test_calibration_bins_rejects_bad_input(probabilities, y_true, message):
+    with pytest.raises(ValueError, match=message):
+        calibration_bins(probabilities, y_true)

@@ -1,5 +1,4 @@
-"""tutorialkit.monitor: windows of timestamped predictions, shares, the alert rule,
-PSI."""
+"""tutorialkit.monitor: windows of predictions, shares, the alert rule, PSI."""
 
 import math
 
@@ -34,13 +33,29 @@ def test_window_counts_groups_by_window_and_keeps_empty_windows():
     assert counts.to_numpy().tolist() == [[2, 0, 1], [0, 0, 0], [1, 0, 0]]
 
 
-def test_window_counts_refuses_bad_input():
-    with pytest.raises(ValueError, match="one timestamp per label"):
-        window_counts(["2024-01-01"], ["neg", "pos"])
-    with pytest.raises(ValueError, match=r"labels \['pos'\] are not in label_order"):
-        window_counts(["2024-01-01", "2024-01-02"], ["neg", "pos"], label_order=["neg"])
-    with pytest.raises(ValueError, match="at least one prediction"):
-        window_counts([], [])
+@pytest.mark.parametrize(
+    "times, labels, options, message",
+    [
+        pytest.param(
+            ["2024-01-01"],
+            ["neg", "pos"],
+            {},
+            "one timestamp per label",
+            id="a-time-too-few",
+        ),
+        pytest.param(
+            ["2024-01-01", "2024-01-02"],
+            ["neg", "pos"],
+            {"label_order": ["neg"]},
+            r"labels \['pos'\] are not in label_order",
+            id="label-not-in-the-order",
+        ),
+        pytest.param([], [], {}, "at least one prediction", id="nothing"),
+    ],
+)
+def test_window_counts_refuses_bad_input(times, labels, options, message):
+    with pytest.raises(ValueError, match=message):
+        window_counts(times, labels, **options)
 
 
 def test_window_shares_sum_to_one_and_empty_windows_have_none():

@@ -1,5 +1,4 @@
-"""tutorialkit.ner: label maps, word-piece alignment with a real tokenizer, windows,
-predictions, Hub data."""
+"""tutorialkit.ner: label maps, word-piece alignment, windows, predictions, Hub data."""
 
 import random
 from types import SimpleNamespace
@@ -23,14 +22,7 @@ from tutorialkit.ner import (
     predict_windows,
     tag_ids,
 )
-from tutorialkit.resources import load_hub_dataset, load_tokenizer, packaged_path
-
-
-@pytest.fixture(scope="module")
-def tokenizer():
-    # the real MiniLM (BERT uncased) word-piece tokenizer
-    return load_tokenizer(packaged_path("minilm"))
-
+from tutorialkit.resources import load_hub_dataset
 
 SENTENCE = TaggedSentence(
     ["Tokenization", "of", "Gdańsk", "works"], ["O", "O", "B-LOC", "O"], source="test:1"
@@ -111,20 +103,35 @@ def test_align_labels_with_a_real_tokenizer(tokenizer):
     ]
 
 
-def test_align_labels_bad_input():
-    with pytest.raises(
-        ValueError,
-        match="labels of a different length than the words: 3 labels for the 2 words",
-    ):
-        align_labels([None, 0, 1, None], [0, 0, 0])
-    with pytest.raises(
-        ValueError, match="labels of a different length than the words: word 2"
-    ):
-        align_labels([None, 1, 2, None], [0, 0], scored=[2])
-    with pytest.raises(
-        ValueError, match=r"words \[3\] are to be scored but have no piece"
-    ):
-        align_labels([None, 1, 2, None], [0, 0, 0, 0], scored=[1, 3])
+@pytest.mark.parametrize(
+    "word_ids, labels, scored, message",
+    [
+        pytest.param(
+            [None, 0, 1, None],
+            [0, 0, 0],
+            None,
+            "labels of a different length than the words: 3 labels for the 2 words",
+            id="a-label-too-many",
+        ),
+        pytest.param(
+            [None, 1, 2, None],
+            [0, 0],
+            [2],
+            "labels of a different length than the words: word 2",
+            id="no-label-for-a-scored-word",
+        ),
+        pytest.param(
+            [None, 1, 2, None],
+            [0, 0, 0, 0],
+            [1, 3],
+            r"words \[3\] are to be scored but have no piece",
+            id="a-scored-word-without-pieces",
+        ),
+    ],
+)
+def test_align_labels_bad_input(word_ids, labels, scored, message):
+    with pytest.raises(ValueError, match=message):
+        align_labels(word_ids, labels, scored=scored)
 
 
 def test_piece_counts_finds_words_without_pieces(tokenizer):
@@ -308,20 +315,40 @@ def test_predict_windows_keeps_the_model_mode(tokenizer):
         predict_windows(model, tokenizer, [], batch_size=0)
 
 
-def test_merge_windows_refuses_gaps_and_doubles(tokenizer):
+def covering(window: Window, like: Window) -> Window:
+    """``window`` made to cover the same words as ``like``."""
+    return Window(**{**vars(window), "first": like.first, "last": like.last})
+
+
+@pytest.mark.parametrize(
+    "spoil, message",
+    [
+        pytest.param(
+            lambda windows, rows: (windows[:-1], rows[:-1]),
+            r"sentence 0: words \[.*\] are predicted by no window",
+            id="a-gap",
+        ),
+        pytest.param(
+            lambda windows, rows: (
+                [windows[0], covering(windows[1], windows[0])],
+                rows[:1] * 2,
+            ),
+            "predicted by two windows",
+            id="a-word-twice",
+        ),
+        pytest.param(
+            lambda windows, rows: (windows, rows[:-1]),
+            "windows but",
+            id="a-row-too-few",
+        ),
+    ],
+)
+def test_merge_windows_refuses_gaps_and_doubles(tokenizer, spoil, message):
+    """``spoil(windows, rows)`` gives the windows and rows of predictions to merge."""
     windows = encode_sentences([["a"] * 20], tokenizer, max_length=8, stride=2)
     rows = [torch.zeros(w.last - w.first, 3) for w in windows]
-    with pytest.raises(
-        ValueError, match=r"sentence 0: words \[.*\] are predicted by no window"
-    ):
-        merge_windows(windows[:-1], rows[:-1])
-    doubled = Window(
-        **{**vars(windows[1]), "first": windows[0].first, "last": windows[0].last}
-    )
-    with pytest.raises(ValueError, match="predicted by two windows"):
-        merge_windows([windows[0], doubled], rows[:1] * 2)
-    with pytest.raises(ValueError, match="windows but"):
-        merge_windows(windows, rows[:-1])
+    with pytest.raises(ValueError, match=message):
+        merge_windows(*spoil(windows, rows))
 
 
 def _hub_dataset(names, rows):

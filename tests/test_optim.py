@@ -1,5 +1,4 @@
-"""tutorialkit.optim: AdamW equal to torch's, parameter groups, schedules, gradient
-clipping."""
+"""tutorialkit.optim: AdamW equal to torch's, parameter groups, schedules, clipping."""
 
 import copy
 import math
@@ -111,25 +110,10 @@ def test_adamw_rejects_bad_arguments(kwargs, message):
         AdamW(small_net().parameters(), **kwargs)
 
 
-def tiny_bert():
-    from transformers import BertConfig, BertForSequenceClassification
-
-    config = BertConfig(
-        vocab_size=50,
-        hidden_size=8,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=16,
-        max_position_embeddings=16,
-        num_labels=2,
-    )
-    return BertForSequenceClassification(config)
-
-
-def test_param_groups_agree_with_the_transformers_trainer_on_bert():
+def test_param_groups_agree_with_the_transformers_trainer_on_bert(make_tiny_bert):
     from transformers import Trainer
 
-    model = tiny_bert()
+    model = make_tiny_bert("sequence", vocab_size=50, num_labels=2)
     decay, no_decay = param_groups(model, 0.01)
     assert decay["weight_decay"] == 0.01 and no_decay["weight_decay"] == 0.0
     names = {n for n, _ in model.named_parameters()}

@@ -1,5 +1,4 @@
-"""Tests for tutorialkit.peft: LoRA from scratch, merging, freezing helpers, and
-agreement with peft.
+"""tutorialkit.peft: LoRA from scratch, merging, freezing, agreement with peft.
 
 Models are built in the test (a single Linear, or a BERT with 2 layers of width 32), so
 the file runs in seconds on a CPU.
@@ -7,13 +6,13 @@ the file runs in seconds on a CPU.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import pytest
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
-from transformers import BertConfig, BertForSequenceClassification
 
 from tutorialkit.peft import (
     LoRALinear,
@@ -36,20 +35,13 @@ TARGETS = [
 ]
 
 
-def tiny_bert(dropout: float = 0.1) -> BertForSequenceClassification:
-    """A 2-layer BERT of width 32 for 3 classes, always the same initial weights."""
-    torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=100,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        num_labels=3,
-        hidden_dropout_prob=dropout,
-        attention_probs_dropout_prob=dropout,
+@pytest.fixture
+def tiny_bert(make_tiny_bert):
+    """``tiny_bert()``: a 2-layer BERT of width 32 for 3 classes on a vocabulary of 100,
+    always the same initial weights."""
+    return functools.partial(
+        make_tiny_bert, "sequence", seed=0, vocab_size=100, num_labels=3
     )
-    return BertForSequenceClassification(config)
 
 
 def random_batches(n: int = 48, seed: int = 1) -> list[dict]:
@@ -125,7 +117,7 @@ def test_gradient_reaches_b_only_at_init_then_both():
         (dict(r=4, alpha=8, dropout=1.0), "dropout"),
     ],
 )
-def test_bad_lora_settings_are_errors(kwargs, message):
+def test_bad_lora_settings_are_errors(tiny_bert, kwargs, message):
     with pytest.raises(ValueError, match=message):
         LoRALinear(nn.Linear(4, 4), **kwargs)
     with pytest.raises(ValueError, match=message):
@@ -137,7 +129,7 @@ def test_lora_linear_refuses_a_layer_that_is_not_linear():
         LoRALinear(nn.Conv1d(2, 2, 1), r=1, alpha=1)
 
 
-def test_apply_lora_replaces_exactly_the_targets_and_freezes_the_rest():
+def test_apply_lora_replaces_exactly_the_targets_and_freezes_the_rest(tiny_bert):
     model = tiny_bert()
     x = {
         "input_ids": torch.randint(1, 100, (2, 7)),
@@ -165,16 +157,32 @@ def test_apply_lora_replaces_exactly_the_targets_and_freezes_the_rest():
     assert torch.equal(model(**x).logits, before)  # B = 0: the same model
 
 
-def test_apply_lora_with_no_match_names_the_linear_layers_there_are():
-    with pytest.raises(ValueError, match=r"named \['q_proj'\].*'query'.*'value'"):
-        apply_lora(tiny_bert(), r=2, alpha=2, target_modules=["q_proj"])
-    with pytest.raises(TypeError, match="list of names"):
-        apply_lora(tiny_bert(), r=2, alpha=2, target_modules="query")
-    with pytest.raises(TypeError, match="nn.Linear layers only.*BertSelfOutput"):
-        apply_lora(tiny_bert(), r=2, alpha=2, target_modules=["output"])
+@pytest.mark.parametrize(
+    "target_modules, error, message",
+    [
+        pytest.param(
+            ["q_proj"],
+            ValueError,
+            r"named \['q_proj'\].*'query'.*'value'",
+            id="no-match-lists-the-linears",
+        ),
+        pytest.param("query", TypeError, "list of names", id="a-str"),
+        pytest.param(
+            ["output"],
+            TypeError,
+            "nn.Linear layers only.*BertSelfOutput",
+            id="not-a-linear",
+        ),
+    ],
+)
+def test_apply_lora_with_no_match_names_the_linear_layers_there_are(
+    tiny_bert, target_modules, error, message
+):
+    with pytest.raises(error, match=message):
+        apply_lora(tiny_bert(), r=2, alpha=2, target_modules=target_modules)
 
 
-def test_gradients_flow_only_to_lora_matrices_and_the_head():
+def test_gradients_flow_only_to_lora_matrices_and_the_head(tiny_bert):
     model = tiny_bert()
     apply_lora(model, r=2, alpha=4)
     batch = DataLoader(random_batches(8), batch_size=8).__iter__().__next__()
@@ -192,7 +200,7 @@ def test_gradients_flow_only_to_lora_matrices_and_the_head():
     )
 
 
-def test_merge_lora_restores_plain_linears_with_identical_predictions():
+def test_merge_lora_restores_plain_linears_with_identical_predictions(tiny_bert):
     model = tiny_bert().double()
     apply_lora(model, r=4, alpha=8)
     with torch.no_grad():
@@ -210,7 +218,7 @@ def test_merge_lora_restores_plain_linears_with_identical_predictions():
     assert torch.allclose(model(**x).logits, before, atol=1e-10)
 
 
-def test_freeze_except_and_unfreeze_top_layers():
+def test_freeze_except_and_unfreeze_top_layers(tiny_bert):
     model = tiny_bert()
     assert freeze_except(model, ["classifier"]) == [
         "classifier.weight",
@@ -244,7 +252,7 @@ def test_count_parameters_and_training_state_bytes():
     assert count_parameters(nn.ModuleList([layer, layer])) == (2, 8)
 
 
-def test_load_lora_weights_checks_layers_and_shapes():
+def test_load_lora_weights_checks_layers_and_shapes(tiny_bert):
     model = tiny_bert()
     apply_lora(model, r=2, alpha=2)
     pairs = {
@@ -262,7 +270,7 @@ def test_load_lora_weights_checks_layers_and_shapes():
 
 
 @pytest.mark.parametrize("head", [("classifier",), ("pooler", "classifier")])
-def test_our_lora_trains_exactly_like_peft_lora(head):
+def test_our_lora_trains_exactly_like_peft_lora(tiny_bert, head):
     """Same pre-trained weights, same A and B, same seed: the same loss at every step
     (dropout on)."""
     from peft import LoraConfig, TaskType, get_peft_model
@@ -300,7 +308,7 @@ def test_our_lora_trains_exactly_like_peft_lora(head):
         assert b.abs().sum() > 0  # B moved away from zero
 
 
-def test_our_merge_matches_peft_merge_and_unload():
+def test_our_merge_matches_peft_merge_and_unload(tiny_bert):
     from peft import LoraConfig, TaskType, get_peft_model
 
     theirs = get_peft_model(

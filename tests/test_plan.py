@@ -1,5 +1,4 @@
-"""tutorialkit.plan: one table per chapter; the profile picks a column, the task picks
-the sources."""
+"""tutorialkit.plan: the profile picks a table's column, the task picks the sources."""
 
 import dataclasses
 
@@ -67,16 +66,40 @@ def test_a_plan_starts_the_chapters_claims():
     assert claims.recorded() == []
 
 
-def test_bad_tables_and_names_say_what_is_wrong():
-    with pytest.raises(KeyError, match="unknown task 'nre'"):
-        plan(runtime("quick"), "06", "nre")
-    with pytest.raises(ValueError, match=r"epochs: expected \(quick, full\)"):
-        plan(runtime("quick"), "06", "ner", epochs=(1, 2, 3, 4))
-    P = plan(runtime("quick"), "06", "ner", epochs=1)
-    with pytest.raises(AttributeError, match=r"has no 'epoch'; it has \['epochs'\]"):
-        _ = P.epoch
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        P.chapter = "07"
+@pytest.mark.parametrize(
+    "call, error, message",
+    [
+        pytest.param(
+            lambda: plan(runtime("quick"), "06", "nre"),
+            KeyError,
+            "unknown task 'nre'",
+            id="unknown-task",
+        ),
+        pytest.param(
+            lambda: plan(runtime("quick"), "06", "ner", epochs=(1, 2, 3, 4)),
+            ValueError,
+            r"epochs: expected \(quick, full\)",
+            id="four-columns",
+        ),
+        pytest.param(
+            lambda: plan(runtime("quick"), "06", "ner", epochs=1).epoch,
+            AttributeError,
+            r"has no 'epoch'; it has \['epochs'\]",
+            id="misspelt-size",
+        ),
+        pytest.param(
+            lambda: setattr(
+                plan(runtime("quick"), "06", "ner", epochs=1), "chapter", "07"
+            ),
+            dataclasses.FrozenInstanceError,
+            None,
+            id="frozen",
+        ),
+    ],
+)
+def test_bad_tables_and_names_say_what_is_wrong(call, error, message):
+    with pytest.raises(error, match=message):
+        call()
 
 
 def test_sentiment_splits_in_the_quick_profile_are_stratified_and_reproducible():

@@ -1,5 +1,7 @@
-"""Tests of tutorialkit.pretrain: the character vocabulary and tokenizer, MLM batches, a
-tiny BERT that learns."""
+"""tutorialkit.pretrain: character vocabulary and tokenizer, MLM batches, a tiny BERT.
+
+The tiny BERT learns the masked characters.
+"""
 
 import pytest
 import torch
@@ -23,7 +25,8 @@ TEXTS = ["人民日报社论", "人民代表大会", "北京人民广播电台",
 
 
 @pytest.fixture(scope="module")
-def tokenizer(tmp_path_factory):
+def chinese_tokenizer(tmp_path_factory):
+    """A character tokenizer of the TEXTS' characters (not the MiniLM one)."""
     return char_tokenizer(
         build_vocab(TEXTS, min_count=1), tmp_path_factory.mktemp("zh")
     )
@@ -41,12 +44,12 @@ def test_vocab_has_the_specials_first_and_respects_the_threshold():
 
 
 def test_tokenizer_splits_chinese_into_characters_and_maps_unseen_ones_to_unk(
-    tokenizer, tmp_path
+    chinese_tokenizer, tmp_path
 ):
-    assert tokenizer.is_fast
-    assert tokenizer.tokenize("人民日报") == ["人", "民", "日", "报"]
-    ids = tokenizer("北京的人民")["input_ids"]
-    assert tokenizer.convert_ids_to_tokens(ids) == [
+    assert chinese_tokenizer.is_fast
+    assert chinese_tokenizer.tokenize("人民日报") == ["人", "民", "日", "报"]
+    ids = chinese_tokenizer("北京的人民")["input_ids"]
+    assert chinese_tokenizer.convert_ids_to_tokens(ids) == [
         "[CLS]",
         "北",
         "京",
@@ -55,7 +58,7 @@ def test_tokenizer_splits_chinese_into_characters_and_maps_unseen_ones_to_unk(
         "民",
         "[SEP]",
     ]
-    assert [tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS] == [
+    assert [chinese_tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS] == [
         0,
         1,
         2,
@@ -63,53 +66,59 @@ def test_tokenizer_splits_chinese_into_characters_and_maps_unseen_ones_to_unk(
         4,
     ]
     assert (
-        tokenizer.pad_token_id,
-        tokenizer.unk_token_id,
-        tokenizer.mask_token_id,
+        chinese_tokenizer.pad_token_id,
+        chinese_tokenizer.unk_token_id,
+        chinese_tokenizer.mask_token_id,
     ) == (0, 1, 4)
-    assert unknown_words(tokenizer, [list("人的民")]) == [[False, True, False]]
-    assert unknown_rate(tokenizer, [list("人的"), list("民民")]) == 0.25
+    assert unknown_words(chinese_tokenizer, [list("人的民")]) == [[False, True, False]]
+    assert unknown_rate(chinese_tokenizer, [list("人的"), list("民民")]) == 0.25
     with pytest.raises(ValueError, match="must start with"):
         char_tokenizer(["人", *SPECIAL_TOKENS], tmp_path)
 
 
-def test_saved_tokenizer_loads_with_autotokenizer(tokenizer, tmp_path):
+def test_saved_tokenizer_loads_with_autotokenizer(chinese_tokenizer, tmp_path):
     from transformers import AutoTokenizer
 
     char_tokenizer(build_vocab(TEXTS, min_count=1), tmp_path)
     again = AutoTokenizer.from_pretrained(tmp_path)
-    assert again("人民日报")["input_ids"] == tokenizer("人民日报")["input_ids"]
+    assert again("人民日报")["input_ids"] == chinese_tokenizer("人民日报")["input_ids"]
 
 
-def test_word_ids_align_one_position_per_character(tokenizer):
+def test_word_ids_align_one_position_per_character(chinese_tokenizer):
     # a full-width letter, never seen: one [UNK] position, still its own word
     words = list("上海人民Ａ")
-    encoding = tokenizer(words, is_split_into_words=True)
+    encoding = chinese_tokenizer(words, is_split_into_words=True)
     assert encoding.word_ids() == [None, 0, 1, 2, 3, 4, None]
     sentence = TaggedSentence(words, ["B-LOC", "I-LOC", "O", "O", "O"])
     label2id, _ = label_maps([sentence])
-    [window] = encode_sentences([sentence], tokenizer, label2id, max_length=32)
+    [window] = encode_sentences([sentence], chinese_tokenizer, label2id, max_length=32)
     assert window.labels == (IGNORE_INDEX, 1, 2, 0, 0, 0, IGNORE_INDEX)
 
 
-def test_blocks_pack_the_characters_between_cls_and_sep(tokenizer):
-    blocks = mlm_blocks([list("人民日报"), list("上海")], tokenizer, block_size=5)
+def test_blocks_pack_the_characters_between_cls_and_sep(chinese_tokenizer):
+    blocks = mlm_blocks(
+        [list("人民日报"), list("上海")], chinese_tokenizer, block_size=5
+    )
     assert [len(b) for b in blocks] == [5, 5]
-    assert [tokenizer.convert_ids_to_tokens(b) for b in blocks] == [
+    assert [chinese_tokenizer.convert_ids_to_tokens(b) for b in blocks] == [
         ["[CLS]", "人", "民", "日", "[SEP]"],
         ["[CLS]", "报", "上", "海", "[SEP]"],
     ]
     with pytest.raises(ValueError, match="block_size"):
-        mlm_blocks([list("人民")], tokenizer, block_size=2)
+        mlm_blocks([list("人民")], chinese_tokenizer, block_size=2)
 
 
-def test_mlm_batches_mask_only_real_characters_with_minus_100_elsewhere(tokenizer):
+def test_mlm_batches_mask_only_real_characters_with_minus_100_elsewhere(
+    chinese_tokenizer,
+):
     blocks = mlm_blocks(
         [list("人民日报社论人民代表大会北京人民广播电台") * 20],
-        tokenizer,
+        chinese_tokenizer,
         block_size=32,
     )
-    collate = MaskedLMCollator(tokenizer, generator=torch.Generator().manual_seed(0))
+    collate = MaskedLMCollator(
+        chinese_tokenizer, generator=torch.Generator().manual_seed(0)
+    )
     original = [torch.tensor(b) for b in blocks]
     batch = collate(blocks)
     longest = max(len(b) for b in blocks)
@@ -119,43 +128,47 @@ def test_mlm_batches_mask_only_real_characters_with_minus_100_elsewhere(tokenize
         == batch["attention_mask"].shape
         == (len(blocks), longest)
     )
-    ids = torch.full_like(batch["labels"], tokenizer.pad_token_id)
+    ids = torch.full_like(batch["labels"], chinese_tokenizer.pad_token_id)
     for row, block in enumerate(original):
         ids[row, : len(block)] = block
-    special = torch.isin(ids, torch.tensor(tokenizer.all_special_ids))
+    special = torch.isin(ids, torch.tensor(chinese_tokenizer.all_special_ids))
     chosen = batch["labels"] != IGNORE_INDEX
     assert not (chosen & special).any()  # [CLS], [SEP], [PAD] never chosen
     # labels are the original characters
     assert (batch["labels"][chosen] == ids[chosen]).all()
     # the rest is left as it was
     assert (batch["input_ids"][~chosen] == ids[~chosen]).all()
-    assert (batch["attention_mask"] == (ids != tokenizer.pad_token_id).long()).all()
+    assert (
+        batch["attention_mask"] == (ids != chinese_tokenizer.pad_token_id).long()
+    ).all()
     share = chosen.sum() / (~special).sum()
     assert 0.08 < share < 0.22  # about 15% of the real characters
-    masked = (batch["input_ids"] == tokenizer.mask_token_id) & chosen
+    masked = (batch["input_ids"] == chinese_tokenizer.mask_token_id) & chosen
     # most chosen ones are [MASK] (80% expected)
     assert masked.sum() > 0.6 * chosen.sum()
 
 
-def test_a_tiny_bert_learns_the_masked_characters(tokenizer):
+def test_a_tiny_bert_learns_the_masked_characters(chinese_tokenizer):
     from transformers import BertForMaskedLM
 
     from tutorialkit.train import TrainConfig, train
 
     torch.manual_seed(0)
     config = tiny_bert_config(
-        tokenizer, layers=1, hidden=32, heads=2, max_length=16, dropout=0.0
+        chinese_tokenizer, layers=1, hidden=32, heads=2, max_length=16, dropout=0.0
     )
     assert (config.vocab_size, config.intermediate_size, config.pad_token_id) == (
-        len(tokenizer),
+        len(chinese_tokenizer),
         128,
         0,
     )
     model = BertForMaskedLM(config)
-    blocks = mlm_blocks([list("".join(TEXTS)) * 10], tokenizer, block_size=16)
+    blocks = mlm_blocks([list("".join(TEXTS)) * 10], chinese_tokenizer, block_size=16)
     fixed = [
         MaskedLMCollator(
-            tokenizer, mlm_probability=0.3, generator=torch.Generator().manual_seed(1)
+            chinese_tokenizer,
+            mlm_probability=0.3,
+            generator=torch.Generator().manual_seed(1),
         )(blocks)
     ]
     before = masked_accuracy(model, fixed)
@@ -165,7 +178,7 @@ def test_a_tiny_bert_learns_the_masked_characters(tokenizer):
         blocks,
         batch_size=8,
         shuffle=True,
-        collate_fn=MaskedLMCollator(tokenizer),
+        collate_fn=MaskedLMCollator(chinese_tokenizer),
         generator=torch.Generator().manual_seed(0),
         drop_last=True,
     )
@@ -184,4 +197,4 @@ def test_a_tiny_bert_learns_the_masked_characters(tokenizer):
             [{**fixed[0], "labels": torch.full_like(fixed[0]["labels"], IGNORE_INDEX)}],
         )
     with pytest.raises(ValueError, match="multiple of heads"):
-        tiny_bert_config(tokenizer, hidden=30, heads=4)
+        tiny_bert_config(chinese_tokenizer, hidden=30, heads=4)

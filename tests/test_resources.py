@@ -1,5 +1,4 @@
-"""tutorialkit.resources: packaged resources, model loading, Hub datasets (tested
-offline)."""
+"""tutorialkit.resources: packaged resources, model loading, Hub datasets (offline)."""
 
 import json
 

@@ -1,5 +1,4 @@
-"""tutorialkit.retrieval: TF-IDF (equal to scikit-learn's), cosine scores, one ranking
-function, top-k accuracy."""
+"""tutorialkit.retrieval: TF-IDF equal to scikit-learn's, cosine, ranking, top-k."""
 
 import math
 
@@ -56,13 +55,32 @@ def test_tfidf_idf_by_hand_and_unknown_text_is_zero():
     assert torch.equal(model.transform(["zz"]), torch.zeros(1, 3))
 
 
-def test_tfidf_refuses_bad_input():
-    with pytest.raises(ValueError, match="non-empty list"):
-        Tfidf.fit("just one string")
-    with pytest.raises(ValueError, match="no word of two or more"):
-        Tfidf.fit(["a", "b"])
-    with pytest.raises(TypeError, match="wrap it in a list"):
-        Tfidf.fit(DOCS).transform("my bag")
+@pytest.mark.parametrize(
+    "call, error, message",
+    [
+        pytest.param(
+            lambda: Tfidf.fit("just one string"),
+            ValueError,
+            "non-empty list",
+            id="fit-a-str",
+        ),
+        pytest.param(
+            lambda: Tfidf.fit(["a", "b"]),
+            ValueError,
+            "no word of two or more",
+            id="fit-no-word",
+        ),
+        pytest.param(
+            lambda: Tfidf.fit(DOCS).transform("my bag"),
+            TypeError,
+            "wrap it in a list",
+            id="transform-a-str",
+        ),
+    ],
+)
+def test_tfidf_refuses_bad_input(call, error, message):
+    with pytest.raises(error, match=message):
+        call()
 
 
 def test_cosine_scores_by_hand_and_shapes():
@@ -92,14 +110,29 @@ def test_rank_excludes_items_per_query():
         exclude=[{0}, set()],
     )
     assert ranking.indices.tolist() == [[1, 2], [0, 1]]
-    with pytest.raises(ValueError, match="excludes 2 of the 3 items"):
-        rank(torch.ones(1, 3), items, k=2, exclude=[{0, 1}])
-    with pytest.raises(ValueError, match="outside 0..2"):
-        rank(torch.ones(1, 3), items, exclude=[{5}])
-    with pytest.raises(ValueError, match="one collection per query"):
-        rank(torch.ones(2, 3), items, exclude=[{0}])
-    with pytest.raises(ValueError, match="k must be between 1 and the 3 items"):
-        rank(torch.ones(1, 3), items, k=4)
+
+
+@pytest.mark.parametrize(
+    "n_queries, options, message",
+    [
+        pytest.param(
+            1,
+            {"k": 2, "exclude": [{0, 1}]},
+            "excludes 2 of the 3 items",
+            id="fewer-than-k-left",
+        ),
+        pytest.param(1, {"exclude": [{5}]}, "outside 0..2", id="exclude-no-item"),
+        pytest.param(
+            2, {"exclude": [{0}]}, "one collection per query", id="exclude-per-query"
+        ),
+        pytest.param(
+            1, {"k": 4}, "k must be between 1 and the 3 items", id="k-above-items"
+        ),
+    ],
+)
+def test_rank_refuses_bad_k_and_exclusions(n_queries, options, message):
+    with pytest.raises(ValueError, match=message):
+        rank(torch.ones(n_queries, 3), torch.eye(3), **options)
 
 
 def test_top_k_accuracy_counts_labels_of_the_first_k_items():

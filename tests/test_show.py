@@ -21,8 +21,8 @@ def test_show_renders_as_a_highlighted_markdown_block():
 
 
 def test_show_unwraps_decorated_functions():
-    from tutorialkit.embeddings import encode
+    from tutorialkit.embeddings import embed_texts
 
-    shown = show(encode)
+    shown = show(embed_texts)
     assert shown.where.startswith("tutorialkit/embeddings.py")
-    assert "def encode(" in shown.code
+    assert "def embed_texts(" in shown.code

@@ -1,5 +1,4 @@
-"""Tests for tutorialkit.train: config checks, optimiser pieces, the loop, and resume
-through it.
+"""tutorialkit.train: config checks, optimiser pieces, the loop, and resume through it.
 
 Every model here is built in the test and is tiny (an MLP, or a BERT with 2 layers of
 width 32), so the whole file runs in seconds on a CPU. The checkpoint files and random
@@ -115,20 +114,6 @@ def quiet(**kwargs) -> TrainConfig:
     return TrainConfig(**{"progress": False, "warmup": 0, "device": "cpu", **kwargs})
 
 
-def tiny_bert_config(**kwargs):
-    from transformers import BertConfig
-
-    return BertConfig(
-        vocab_size=50,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=32,
-        **kwargs,
-    )
-
-
 # --------------------------------------------------------------------------------------
 # TrainConfig
 # --------------------------------------------------------------------------------------
@@ -216,10 +201,8 @@ def test_optimizer_step_clips_the_gradient_and_reports_its_norm():
 # --------------------------------------------------------------------------------------
 
 
-def test_loss_of_a_bare_encoder_says_it_has_no_head():
-    from transformers import BertModel
-
-    model = BertModel(tiny_bert_config())
+def test_loss_of_a_bare_encoder_says_it_has_no_head(make_tiny_bert):
+    model = make_tiny_bert("bare", vocab_size=50)
     batch = {"input_ids": torch.randint(0, 50, (2, 5)), "labels": torch.tensor([0, 1])}
     with pytest.raises(ValueError) as error:
         loss_of(model(**batch), batch, model)
@@ -231,10 +214,8 @@ def test_loss_of_a_bare_encoder_says_it_has_no_head():
     )
 
 
-def test_loss_of_without_labels_says_labels_are_missing():
-    from transformers import BertForSequenceClassification
-
-    model = BertForSequenceClassification(tiny_bert_config())
+def test_loss_of_without_labels_says_labels_are_missing(make_tiny_bert):
+    model = make_tiny_bert("sequence", vocab_size=50)
     batch = {"input_ids": torch.randint(0, 50, (2, 5))}
     with pytest.raises(
         ValueError, match=r"has no 'labels' \(its keys: \['input_ids'\]\)"
@@ -242,10 +223,8 @@ def test_loss_of_without_labels_says_labels_are_missing():
         loss_of(model(**batch), batch, model)
 
 
-def test_loss_of_accepts_objects_and_dicts_and_rejects_non_scalars():
-    from transformers import BertForSequenceClassification
-
-    model = BertForSequenceClassification(tiny_bert_config())
+def test_loss_of_accepts_objects_and_dicts_and_rejects_non_scalars(make_tiny_bert):
+    model = make_tiny_bert("sequence", vocab_size=50)
     batch = {"input_ids": torch.randint(0, 50, (2, 5)), "labels": torch.tensor([0, 1])}
     output = model(**batch)
     assert (
@@ -257,10 +236,8 @@ def test_loss_of_accepts_objects_and_dicts_and_rejects_non_scalars():
         loss_of({"loss": torch.ones(2)}, batch, model)
 
 
-def test_train_reports_the_bare_encoder_bug_before_any_update():
-    from transformers import BertModel
-
-    model = BertModel(tiny_bert_config())
+def test_train_reports_the_bare_encoder_bug_before_any_update(make_tiny_bert):
+    model = make_tiny_bert("bare", vocab_size=50)
     data = [
         {"input_ids": torch.randint(0, 50, (5,)), "labels": torch.tensor(1)}
         for _ in range(4)
@@ -406,42 +383,82 @@ def test_train_clips_gradients_before_every_update(monkeypatch):
     )
 
 
-def test_train_refuses_bad_inputs_with_clear_errors(tmp_path):
-    model, data = make_model(), toy_data(8)
-    pairs = DataLoader([(d["x"], d["labels"]) for d in data], batch_size=4)
-    with pytest.raises(
-        TypeError, match="expected each batch to be a dict of tensors .* found a list"
-    ):
-        train(model, pairs, quiet(max_steps=1))
-    with pytest.raises(TypeError, match="train_loader must have a length"):
-        train(
-            model,
-            (batch for batch in DataLoader(data, batch_size=4)),
-            quiet(max_steps=1),
-        )
-    with pytest.raises(ValueError, match="yields no batch"):
-        train(model, DataLoader([], batch_size=4), quiet(max_steps=1))
-    with pytest.raises(ValueError, match="needs an evaluate"):
-        train(
-            model,
-            DataLoader(data, batch_size=4),
-            quiet(metric="acc", restore_best=False),
-        )
-    with pytest.raises(
-        ValueError, match=r"warmup of 5 steps is longer than the run \(2 steps\)"
-    ):
-        train(model, DataLoader(data, batch_size=4), quiet(epochs=1, warmup=5))
-    with pytest.raises(TypeError, match="config must be a TrainConfig"):
-        train(model, DataLoader(data, batch_size=4), {"lr": 1e-3})
-    with pytest.raises(ValueError, match="resume=True reads the checkpoint"):
-        train(model, DataLoader(data, batch_size=4), quiet(), resume=True)
-    with pytest.raises(FileNotFoundError, match="no checkpoint to resume from"):
-        train(
-            model,
-            DataLoader(data, batch_size=4),
-            quiet(output_dir=tmp_path),
-            resume=True,
-        )
+def batches(data: list[dict]) -> DataLoader:
+    return DataLoader(data, batch_size=4)
+
+
+@pytest.mark.parametrize(
+    "call, error, message",
+    [
+        pytest.param(
+            lambda model, data, folder: train(
+                model,
+                DataLoader([(d["x"], d["labels"]) for d in data], batch_size=4),
+                quiet(max_steps=1),
+            ),
+            TypeError,
+            "expected each batch to be a dict of tensors .* found a list",
+            id="tuples-not-dicts",
+        ),
+        pytest.param(
+            lambda model, data, folder: train(
+                model, (batch for batch in batches(data)), quiet(max_steps=1)
+            ),
+            TypeError,
+            "train_loader must have a length",
+            id="a-generator",
+        ),
+        pytest.param(
+            lambda model, data, folder: train(
+                model, DataLoader([], batch_size=4), quiet(max_steps=1)
+            ),
+            ValueError,
+            "yields no batch",
+            id="no-batch",
+        ),
+        pytest.param(
+            lambda model, data, folder: train(
+                model, batches(data), quiet(metric="acc", restore_best=False)
+            ),
+            ValueError,
+            "needs an evaluate",
+            id="metric-without-evaluate",
+        ),
+        pytest.param(
+            lambda model, data, folder: train(
+                model, batches(data), quiet(epochs=1, warmup=5)
+            ),
+            ValueError,
+            r"warmup of 5 steps is longer than the run \(2 steps\)",
+            id="warmup-longer-than-the-run",
+        ),
+        pytest.param(
+            lambda model, data, folder: train(model, batches(data), {"lr": 1e-3}),
+            TypeError,
+            "config must be a TrainConfig",
+            id="config-a-dict",
+        ),
+        pytest.param(
+            lambda model, data, folder: train(
+                model, batches(data), quiet(), resume=True
+            ),
+            ValueError,
+            "resume=True reads the checkpoint",
+            id="resume-without-output-dir",
+        ),
+        pytest.param(
+            lambda model, data, folder: train(
+                model, batches(data), quiet(output_dir=folder), resume=True
+            ),
+            FileNotFoundError,
+            "no checkpoint to resume from",
+            id="resume-without-checkpoint",
+        ),
+    ],
+)
+def test_train_refuses_bad_inputs_with_clear_errors(tmp_path, call, error, message):
+    with pytest.raises(error, match=message):
+        call(make_model(), toy_data(8), tmp_path)
 
 
 def test_train_stops_on_a_non_finite_loss():
@@ -580,22 +597,31 @@ def test_evaluation_at_each_epoch_end_and_at_the_last_step():
     assert history.best is None  # no metric: nothing to compare
 
 
-def test_evaluate_must_return_the_metric(tmp_path):
+@pytest.mark.parametrize(
+    "returned, error, message",
+    [
+        pytest.param(
+            {"acc": 0.5},
+            KeyError,
+            r"metric='f1' is not in what evaluate\(model\) returned: \['acc'\]",
+            id="no-metric",
+        ),
+        pytest.param(0.5, TypeError, "must return a dict of metrics", id="a-number"),
+        pytest.param(
+            {"f1": 0.5, "step": 3},
+            ValueError,
+            r"may not return \['step'\]",
+            id="a-step",
+        ),
+    ],
+)
+def test_evaluate_must_return_the_metric(tmp_path, returned, error, message):
     loader, config = (
         DataLoader(toy_data(16), batch_size=8),
         quiet(epochs=1, metric="f1", output_dir=tmp_path),
     )
-    with pytest.raises(
-        KeyError,
-        match=r"metric='f1' is not in what evaluate\(model\) returned: \['acc'\]",
-    ):
-        train(make_model(), loader, config, evaluate=lambda model: {"acc": 0.5})
-    with pytest.raises(TypeError, match="must return a dict of metrics"):
-        train(make_model(), loader, config, evaluate=lambda model: 0.5)
-    with pytest.raises(ValueError, match=r"may not return \['step'\]"):
-        train(
-            make_model(), loader, config, evaluate=lambda model: {"f1": 0.5, "step": 3}
-        )
+    with pytest.raises(error, match=message):
+        train(make_model(), loader, config, evaluate=lambda model: returned)
 
 
 def test_history_plot_draws_loss_learning_rate_and_metrics():

@@ -32,7 +32,7 @@ def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tenso
 
 
 @torch.no_grad()
-def encode(
+def embed_texts(
     model: torch.nn.Module,
     tokenizer,
     texts: Sequence[str],
@@ -50,12 +50,13 @@ def encode(
     longer than ``max_length`` tokens are truncated. With ``sort_by_length`` the texts
     are fed shortest first, so that each batch holds texts of similar length and little
     padding; the rows of the result are in the order of ``texts`` either way. Usage:
-    ``encode(model, tok, ["good", "bad"])``, one 384-dimensional row per text with
+    ``embed_texts(model, tok, ["good", "bad"])``, one 384-dimensional row per text with
     MiniLM.
     """
     if isinstance(texts, str):
         raise TypeError(
-            "encode expects a sequence of texts, got a single str; wrap it in a list"
+            "embed_texts expects a sequence of texts, got a single str; wrap it in "
+            "a list"
         )
     texts = list(texts)
     device = (
@@ -73,7 +74,7 @@ def encode(
     model.eval()
     vectors = torch.empty(len(texts), model.config.hidden_size)
     starts = range(0, len(texts), batch_size)
-    for start in tqdm(starts, desc="encode", unit="batch", disable=not progress):
+    for start in tqdm(starts, desc="embed_texts", unit="batch", disable=not progress):
         rows = order[start : start + batch_size]
         batch = tokenizer(
             [texts[i] for i in rows],

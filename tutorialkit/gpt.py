@@ -132,16 +132,16 @@ class GPTBlock(nn.Module):
         self.dropout = nn.Dropout(config.dropout)
 
     def _attend_cached(
-        self, h: torch.Tensor, past: tuple[torch.Tensor, torch.Tensor] | None
+        self, x: torch.Tensor, past: tuple[torch.Tensor, torch.Tensor] | None
     ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
-        """Attention of the new positions ``h`` (batch, n_new, d) to the cache plus
+        """Attention of the new positions ``x`` (batch, n_new, d) to the cache plus
         themselves."""
         mha = self.attention
-        k_new, v_new = split_heads(mha.w_k(h), mha.h), split_heads(mha.w_v(h), mha.h)
+        k_new, v_new = split_heads(mha.w_k(x), mha.h), split_heads(mha.w_v(x), mha.h)
         # (batch, h, n_seen + n_new, d_k)
         k = k_new if past is None else torch.cat([past[0], k_new], dim=2)
         v = v_new if past is None else torch.cat([past[1], v_new], dim=2)
-        q = split_heads(mha.w_q(h), mha.h)  # (batch, h, n_new, d_k)
+        q = split_heads(mha.w_q(x), mha.h)  # (batch, h, n_new, d_k)
         # causal_mask aligns the new queries with the *last* keys: each sees the cache
         # and the new tokens up to itself
         heads, _ = scaled_dot_product_attention(q, k, v, causal=True)
@@ -156,11 +156,11 @@ class GPTBlock(nn.Module):
     ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor] | None]:
         """Map ``x`` (batch, n, d_model) to (batch, n, d_model); return the updated
         (keys, values) if caching."""
-        h = self.norm_1(x)
+        normed = self.norm_1(x)
         if use_cache or past is not None:
-            attended, present = self._attend_cached(h, past)
+            attended, present = self._attend_cached(normed, past)
         else:
-            attended, present = self.attention(h, causal=True)[0], None
+            attended, present = self.attention(normed, causal=True)[0], None
         x = x + self.dropout(attended)
         x = x + self.dropout(self.ffn(self.norm_2(x)))
         return x, present

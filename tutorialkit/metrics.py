@@ -8,16 +8,20 @@ computes precision, recall and F1 per type, their micro average (pooled counts) 
 their macro average (mean over types), and :func:`entity_errors` sorts the mistakes into
 kinds.
 
-Gold tags from :mod:`tutorialkit.data` are always valid IOB2; a model's predictions need
-not be (an ``I-PER`` after ``O``). Like ``conlleval`` and seqeval's default mode, an
-``I-X`` that does not continue an ``X`` entity *starts* one; with ``strict=True``, as in
-seqeval's ``mode="strict", scheme=IOB2``, it belongs to no entity.
+Gold tags from :mod:`tutorialkit.conll` are always valid IOB2; a model's predictions
+need not be (an ``I-PER`` after ``O``). Like ``conlleval`` and seqeval's default mode,
+an ``I-X`` that does not continue an ``X`` entity *starts* one; with ``strict=True``, as
+in seqeval's ``mode="strict", scheme=IOB2``, it belongs to no entity.
 
 **Classes.** :func:`classification_report` gives accuracy, per-class
 precision/recall/F1, macro and weighted averages and the confusion matrix of any
 classifier (sentence classification in later chapters); :func:`token_report` applies it
 to the tags of every word, which is the token-level score (``O`` included) that flatters
 a tagger.
+
+**Calibration.** :func:`calibration_bins` compares a classifier's confidence with how
+often it is right, and gives the expected calibration error (ECE);
+:func:`tutorialkit.plots.reliability_diagram` draws it.
 """
 
 from __future__ import annotations
@@ -47,7 +51,7 @@ class Scores:
 
     Example:
 
-    >>> prf(correct=3, predicted=4, gold=6)
+    >>> precision_recall_f1(correct=3, predicted=4, gold=6)
     Scores(precision=0.75, recall=0.5, f1=0.6, support=6)
     """
 
@@ -57,7 +61,7 @@ class Scores:
     support: int
 
 
-def prf(correct: int, predicted: int, gold: int) -> Scores:
+def precision_recall_f1(correct: int, predicted: int, gold: int) -> Scores:
     """Precision ``correct/predicted``, recall ``correct/gold`` and their harmonic mean
     F1.
 
@@ -66,7 +70,7 @@ def prf(correct: int, predicted: int, gold: int) -> Scores:
 
     Example:
 
-    >>> prf(3, 4, 6).f1
+    >>> precision_recall_f1(3, 4, 6).f1
     0.6
     """
     if not 0 <= correct <= min(predicted, gold):
@@ -248,9 +252,10 @@ def entity_report(
     }
     types = sorted(set(count["gold"]) | set(count["pred"]))
     per_type = {
-        t: prf(count["correct"][t], count["pred"][t], count["gold"][t]) for t in types
+        t: precision_recall_f1(count["correct"][t], count["pred"][t], count["gold"][t])
+        for t in types
     }
-    micro = prf(len(correct), len(pred_set), len(gold_set))
+    micro = precision_recall_f1(len(correct), len(pred_set), len(gold_set))
     macro = _average(list(per_type.values()), np.ones(len(per_type)), len(gold_set))
     return EntityReport(
         per_type, micro, macro, len(correct), len(pred_set), len(gold_set)
@@ -420,7 +425,7 @@ def classification_report(
         confusion.sum(axis=1),
     )
     per_class = {
-        label: prf(int(correct[i]), int(predicted[i]), int(gold[i]))
+        label: precision_recall_f1(int(correct[i]), int(predicted[i]), int(gold[i]))
         for i, label in enumerate(labels)
     }
     scores, total = list(per_class.values()), int(gold.sum())
@@ -467,3 +472,77 @@ def token_report(
         raise ValueError("no tags to score")
     y_true, y_pred = zip(*pairs)
     return classification_report(y_true, y_pred)
+
+
+# --------------------------------------------------------------------------------------
+# Calibration
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Confidence against accuracy in equal-width bins: what a reliability diagram
+    draws.
+
+    ``confidence[b]`` and ``accuracy[b]`` are the mean top probability and the share of
+    correct predictions of the ``count[b]`` examples whose top probability falls in bin
+    ``b`` (NaN for an empty bin); ``ece`` is the expected calibration error, ``sum_b
+    count[b]/n * |accuracy[b] - confidence[b]|``.
+
+    Example (one prediction at 0.9, right, one at 0.6, wrong):
+
+    >>> calibration = calibration_bins([[0.9, 0.1], [0.6, 0.4]], [0, 1], n_bins=5)
+    >>> calibration.count.tolist(), calibration.accuracy.tolist()
+    ([0, 0, 1, 0, 1], [nan, nan, 0.0, nan, 1.0])
+    """
+
+    edges: np.ndarray
+    count: np.ndarray
+    confidence: np.ndarray
+    accuracy: np.ndarray
+    ece: float
+
+
+def calibration_bins(probabilities, y_true, n_bins: int = 10) -> Calibration:
+    """Bin the predictions by their top probability and compare it with how often they
+    are right.
+
+    ``probabilities`` is an ``(n, K)`` array (rows sum to 1), ``y_true`` the ``n`` true
+    class indices. A calibrated model is right 80% of the time when it says 0.8: its
+    points lie on the diagonal and its ECE is 0 (Guo et al., 2017, *On calibration of
+    modern neural networks*).
+
+    Example (``(|1 - 0.9| + |0 - 0.6|) / 2``):
+
+    >>> calibration_bins([[0.9, 0.1], [0.6, 0.4]], [0, 1], n_bins=5).ece
+    0.35
+    """
+    p = np.asarray(probabilities, dtype=float)
+    y = np.asarray(y_true)
+    if p.ndim != 2 or y.shape != (p.shape[0],):
+        raise ValueError(
+            f"calibration_bins: expected probabilities of shape (n, K) and n labels, "
+            f"found {p.shape} and {y.shape}"
+        )
+    if p.shape[0] == 0:
+        raise ValueError("calibration_bins: no predictions to bin")
+    if not np.allclose(p.sum(axis=1), 1.0, atol=1e-3):
+        raise ValueError(
+            "calibration_bins: expected rows of probabilities that sum to 1 (apply "
+            "softmax to logits)"
+        )
+    if n_bins < 1:
+        raise ValueError(f"n_bins must be >= 1, found {n_bins}")
+    confidence, correct = p.max(axis=1), (p.argmax(axis=1) == y).astype(float)
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    # bins (a, b]
+    which = np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, n_bins - 1)
+    count = np.bincount(which, minlength=n_bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_confidence = np.bincount(which, confidence, n_bins) / count
+        accuracy = np.bincount(which, correct, n_bins) / count
+    gaps = np.where(
+        count > 0, np.abs(np.nan_to_num(accuracy) - np.nan_to_num(mean_confidence)), 0.0
+    )
+    ece = float((count / count.sum() * gaps).sum())
+    return Calibration(edges, count, mean_confidence, accuracy, ece)

@@ -4,12 +4,13 @@ Colab."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import matplotlib.pyplot as plt
 import networkx as nx
 import numpy as np
+
+from tutorialkit.metrics import calibration_bins
 
 if TYPE_CHECKING:
     from tutorialkit.train import History
@@ -378,75 +379,6 @@ def confusion_heatmap(
     return ax
 
 
-@dataclass(frozen=True)
-class Calibration:
-    """Confidence against accuracy in equal-width bins: what a reliability diagram
-    draws.
-
-    ``confidence[b]`` and ``accuracy[b]`` are the mean top probability and the share of
-    correct predictions of the ``count[b]`` examples whose top probability falls in bin
-    ``b`` (NaN for an empty bin); ``ece`` is the expected calibration error, ``sum_b
-    count[b]/n * |accuracy[b] - confidence[b]|``.
-
-    Example (one prediction at 0.9, right, one at 0.6, wrong):
-
-    >>> calibration = calibration_bins([[0.9, 0.1], [0.6, 0.4]], [0, 1], n_bins=5)
-    >>> calibration.count.tolist(), calibration.accuracy.tolist()
-    ([0, 0, 1, 0, 1], [nan, nan, 0.0, nan, 1.0])
-    """
-
-    edges: np.ndarray
-    count: np.ndarray
-    confidence: np.ndarray
-    accuracy: np.ndarray
-    ece: float
-
-
-def calibration_bins(probabilities, y_true, n_bins: int = 10) -> Calibration:
-    """Bin the predictions by their top probability and compare it with how often they
-    are right.
-
-    ``probabilities`` is an ``(n, K)`` array (rows sum to 1), ``y_true`` the ``n`` true
-    class indices. A calibrated model is right 80% of the time when it says 0.8: its
-    points lie on the diagonal and its ECE is 0 (Guo et al., 2017, *On calibration of
-    modern neural networks*).
-
-    Example (``(|1 - 0.9| + |0 - 0.6|) / 2``):
-
-    >>> calibration_bins([[0.9, 0.1], [0.6, 0.4]], [0, 1], n_bins=5).ece
-    0.35
-    """
-    p = np.asarray(probabilities, dtype=float)
-    y = np.asarray(y_true)
-    if p.ndim != 2 or y.shape != (p.shape[0],):
-        raise ValueError(
-            f"calibration_bins: expected probabilities of shape (n, K) and n labels, "
-            f"found {p.shape} and {y.shape}"
-        )
-    if p.shape[0] == 0:
-        raise ValueError("calibration_bins: no predictions to bin")
-    if not np.allclose(p.sum(axis=1), 1.0, atol=1e-3):
-        raise ValueError(
-            "calibration_bins: expected rows of probabilities that sum to 1 (apply "
-            "softmax to logits)"
-        )
-    if n_bins < 1:
-        raise ValueError(f"n_bins must be >= 1, found {n_bins}")
-    confidence, correct = p.max(axis=1), (p.argmax(axis=1) == y).astype(float)
-    edges = np.linspace(0.0, 1.0, n_bins + 1)
-    # bins (a, b]
-    which = np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, n_bins - 1)
-    count = np.bincount(which, minlength=n_bins)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean_confidence = np.bincount(which, confidence, n_bins) / count
-        accuracy = np.bincount(which, correct, n_bins) / count
-    gaps = np.where(
-        count > 0, np.abs(np.nan_to_num(accuracy) - np.nan_to_num(mean_confidence)), 0.0
-    )
-    ece = float((count / count.sum() * gaps).sum())
-    return Calibration(edges, count, mean_confidence, accuracy, ece)
-
-
 def reliability_diagram(
     probabilities,
     y_true,
@@ -461,8 +393,9 @@ def reliability_diagram(
     A dot (the bin's mean confidence) above its bar is over-confidence, below it
     under-confidence; the number on each bar is how many predictions it holds (a bin of
     three examples says little), and the legend gives the ECE (see
-    :func:`calibration_bins`). Usage: ``reliability_diagram(torch.softmax(logits,
-    -1).numpy(), y_test, title="Test tweets")``.
+    :func:`tutorialkit.metrics.calibration_bins`). Usage:
+    ``reliability_diagram(torch.softmax(logits, -1).numpy(), y_test, title="Test
+    tweets")``.
 
     Example:
 

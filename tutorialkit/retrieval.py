@@ -3,10 +3,10 @@ query.
 
 Texts become vectors, either sparse bag-of-words vectors weighted by TF-IDF
 (:class:`Tfidf`, the baseline) or dense vectors from an encoder
-(:func:`tutorialkit.embeddings.encode`). Every use then goes through the same two steps:
-:func:`cosine_scores` compares queries with items, and :func:`rank` sorts the items of
-each query by score. The FAQ of a customer-service bot and a recommender are both this
-one function; they differ in what the query vector is (a question, or
+(:func:`tutorialkit.embeddings.embed_texts`). Every use then goes through the same two
+steps: :func:`cosine_scores` compares queries with items, and :func:`rank` sorts the
+items of each query by score. The FAQ of a customer-service bot and a recommender are
+both this one function; they differ in what the query vector is (a question, or
 :func:`profile_vector` of a user's history). :func:`top_k_accuracy` scores a ranking
 against the right answers.
 """
@@ -229,7 +229,7 @@ def profile_vector(
     ``weights`` (one per history text; default all 1) say how much each text counts and
     in which direction: a positive weight pulls the profile towards the text, a negative
     one (a text the user disliked) pushes it away. Each vector is normalised first, so a
-    long text does not outweigh a short one. Usage: ``profile_vector(encode(model,
+    long text does not outweigh a short one. Usage: ``profile_vector(embed_texts(model,
     tok, history), [1.0, 1.0, -0.5])``.
 
     Example (one text liked, one disliked):
