@@ -112,7 +112,21 @@ def build_parser() -> argparse.ArgumentParser:
         dest="command", required=True, metavar="{train,predict}"
     )
 
+    _add_train_commands(commands, _data_options())
+    _add_predict_command(commands)
+    return parser
+
+
+def _data_options() -> argparse.ArgumentParser:
+    """The options of both ``train`` commands: files, model, training sizes, device."""
     common = argparse.ArgumentParser(add_help=False)
+    _add_file_options(common)
+    _add_training_options(common)
+    return common
+
+
+def _add_file_options(common: argparse.ArgumentParser) -> None:
+    """--train, --dev, --out, --encoding."""
     common.add_argument(
         "--train", required=True, type=Path, metavar="FILE", help="the training file"
     )
@@ -124,19 +138,28 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: hold out 10%% of --train, drawn with --seed)",
     )
     common.add_argument(
+        "--out",
+        required=True,
+        type=Path,
+        metavar="DIR",
+        help="folder for the fine-tuned bundle and metrics.json",
+    )
+    common.add_argument(
+        "--encoding",
+        default="utf-8",
+        help="encoding of the data files (default: utf-8)",
+    )
+
+
+def _add_training_options(common: argparse.ArgumentParser) -> None:
+    """The model and the sizes of the run: --model, --epochs, --lr, ..."""
+    common.add_argument(
         "--model",
         required=True,
         metavar="NAME_OR_PATH",
         help="the pretrained model to fine-tune: a local folder "
         "(config.json and weights), a Hugging Face Hub id such as bert-base-cased, or "
         f"'{PACKAGED_MODEL}' for the packaged all-MiniLM-L6-v2 (offline)",
-    )
-    common.add_argument(
-        "--out",
-        required=True,
-        type=Path,
-        metavar="DIR",
-        help="folder for the fine-tuned bundle and metrics.json",
     )
     common.add_argument(
         "--epochs",
@@ -178,12 +201,10 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument(
         "--device", help="cpu, cuda, cuda:1, mps (default: the best available)"
     )
-    common.add_argument(
-        "--encoding",
-        default="utf-8",
-        help="encoding of the data files (default: utf-8)",
-    )
 
+
+def _add_train_commands(commands, common: argparse.ArgumentParser) -> None:
+    """``train ner`` and ``train classify``, with their task-specific options."""
     train = commands.add_parser("train", help="fine-tune a model on your files")
     tasks = train.add_subparsers(dest="task", required=True, metavar="{ner,classify}")
     ner = tasks.add_parser(
@@ -240,6 +261,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="the first row is data: give the columns as indices",
     )
 
+
+def _add_predict_command(commands) -> None:
+    """``predict``: one answer per line of text, from a trained bundle."""
     predict = commands.add_parser(
         "predict",
         help="answer for each line of text with a trained bundle",
@@ -280,7 +304,6 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument(
         "--device", help="cpu, cuda, mps (default: the best available)"
     )
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -472,24 +495,12 @@ def _train_ner(args: argparse.Namespace) -> None:
     gold = [s.tags for s in dev_rows]
 
     def report(model):
-        return entity_report(
-            gold,
-            predict_tags(
-                model,
-                tokenizer,
-                dev_rows,
-                id2label,
-                max_length=args.max_length,
-                batch_size=args.batch_size,
-            ),
-        )
+        options = {"max_length": args.max_length, "batch_size": args.batch_size}
+        predicted = predict_tags(model, tokenizer, dev_rows, id2label, **options)
+        return entity_report(gold, predicted)
 
     def scores(r) -> dict[str, float]:
-        return {
-            "precision": r.micro.precision,
-            "recall": r.micro.recall,
-            "f1": r.micro.f1,
-        }
+        return {key: getattr(r.micro, key) for key in ("precision", "recall", "f1")}
 
     _fit(
         args,
@@ -513,28 +524,8 @@ def _train_classify(args: argparse.Namespace) -> None:
     from tutorialkit.classify import encode_labeled
     from tutorialkit.metrics import classification_report
 
-    text_column, label_column = _column(args.text_column), _column(args.label_column)
-    if args.no_header and not (
-        isinstance(text_column, int) and isinstance(label_column, int)
-    ):
-        raise InputError(
-            "--no-header: the file has no column names, so give --text-column and "
-            "--label-column "
-            f"as 0-based indices, found {args.text_column!r} and {args.label_column!r}"
-        )
-
-    def read(path: Path) -> list:
-        return read_text_classification(
-            path,
-            text_column=text_column,
-            label_column=label_column,
-            delimiter=args.delimiter,
-            header=not args.no_header,
-            encoding=args.encoding,
-        )
-
     train_rows, dev_rows, dev_name = _read_splits(
-        args, read, label_of=lambda row: row.label
+        args, _classification_reader(args), label_of=lambda row: row.label
     )
     labels = sorted({row.label for row in train_rows})
     if len(labels) < 2:
@@ -582,6 +573,31 @@ def _train_classify(args: argparse.Namespace) -> None:
         scores,
         {"n_train": len(train_rows), "n_dev": len(dev_rows), "dev": dev_name},
     )
+
+
+def _classification_reader(args: argparse.Namespace) -> Callable[[Path], list]:
+    """The CSV/TSV reader that the options describe (columns by name or by index)."""
+    text_column, label_column = _column(args.text_column), _column(args.label_column)
+    if args.no_header and not (
+        isinstance(text_column, int) and isinstance(label_column, int)
+    ):
+        raise InputError(
+            "--no-header: the file has no column names, so give --text-column and "
+            "--label-column as 0-based indices, found "
+            f"{args.text_column!r} and {args.label_column!r}"
+        )
+
+    def read(path: Path) -> list:
+        return read_text_classification(
+            path,
+            text_column=text_column,
+            label_column=label_column,
+            delimiter=args.delimiter,
+            header=not args.no_header,
+            encoding=args.encoding,
+        )
+
+    return read
 
 
 def _check_max_length(model, args: argparse.Namespace) -> None:
@@ -638,6 +654,17 @@ def _fit(
     )
     print(table.to_string(float_format="{:.3f}".format))
     save_bundle(model, tokenizer, args.out, task=task, max_length=args.max_length)
+    _write_metrics(args, task, sizes, seconds, history, table)
+    print(
+        f"saved the model, its tokenizer and labels to {args.out}; metrics in "
+        f"{args.out / 'metrics.json'}\n"
+        f"use it: python -m tutorialkit predict --model {args.out} --input texts.txt"
+    )
+
+
+def _write_metrics(args, task: str, sizes: dict, seconds: float, history, table):
+    """``metrics.json`` in the bundle: the run's settings, its evaluations and the final
+    dev report."""
     metrics = {
         "task": task,
         "model": args.model,
@@ -649,17 +676,12 @@ def _fit(
         "max_length": args.max_length,
         "seed": args.seed,
         "train_seconds": round(seconds, 1),
-        "best": best,
+        "best": history.best,
         "evals": history.evals,
         "dev_report": table.to_dict(orient="index"),
     }
     (args.out / "metrics.json").write_text(
         json.dumps(metrics, indent=1, ensure_ascii=False) + "\n", encoding="utf-8"
-    )
-    print(
-        f"saved the model, its tokenizer and labels to {args.out}; metrics in "
-        f"{args.out / 'metrics.json'}\n"
-        f"use it: python -m tutorialkit predict --model {args.out} --input texts.txt"
     )
 
 

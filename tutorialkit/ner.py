@@ -369,25 +369,8 @@ def encode_sentences(
         )
     windows = []
     for index, item in enumerate(sentences):
-        words = _words_of(item, index)
-        labels = None
-        if label2id is not None:
-            if not isinstance(item, TaggedSentence):
-                raise TypeError(
-                    f"sentence {index}: label2id needs TaggedSentences (words and "
-                    f"tags), found {type(item).__name__}"
-                )
-            labels = tag_ids(item, label2id)
-        counts = piece_counts(tokenizer, words)
-        if 0 in counts:
-            if tokenizer.unk_token is None:
-                empty = [w for w, c in zip(words, counts) if not c]
-                raise ValueError(
-                    f"sentence {index}: words {empty} have no piece, and the "
-                    "tokenizer no unknown token"
-                )
-            words = [w if c else tokenizer.unk_token for w, c in zip(words, counts)]
-            counts = [max(c, 1) for c in counts]
+        labels = None if label2id is None else _sentence_labels(item, index, label2id)
+        words, counts = _words_with_pieces(tokenizer, _words_of(item, index), index)
         for start, end, first, last in plan_windows(counts, budget, stride):
             encoding = tokenizer(
                 words[start:end],
@@ -417,6 +400,34 @@ def encode_sentences(
                 )
             )
     return windows
+
+
+def _sentence_labels(item, index: int, label2id: Mapping[str, int]) -> list[int]:
+    """The label ids of a training sentence (it must have tags)."""
+    if not isinstance(item, TaggedSentence):
+        raise TypeError(
+            f"sentence {index}: label2id needs TaggedSentences (words and tags), found "
+            f"{type(item).__name__}"
+        )
+    return tag_ids(item, label2id)
+
+
+def _words_with_pieces(
+    tokenizer, words: list[str], index: int
+) -> tuple[list[str], list[int]]:
+    """The words and their piece counts, a word with no piece replaced by the unknown
+    token (so that it still gets a prediction)."""
+    counts = piece_counts(tokenizer, words)
+    if 0 not in counts:
+        return words, counts
+    if tokenizer.unk_token is None:
+        empty = [w for w, c in zip(words, counts) if not c]
+        raise ValueError(
+            f"sentence {index}: words {empty} have no piece, and the tokenizer no "
+            "unknown token"
+        )
+    words = [w if c else tokenizer.unk_token for w, c in zip(words, counts)]
+    return words, [max(c, 1) for c in counts]
 
 
 # --------------------------------------------------------------------------------------
