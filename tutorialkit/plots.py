@@ -65,15 +65,7 @@ def concept_map(
             zorder=3,
             bbox=dict(boxstyle="round,pad=0.4", facecolor=colour, edgecolor="#3b5b7a"),
         )
-    ax.figure.canvas.draw()  # the boxes' sizes are known only once drawn
-    renderer = ax.figure.canvas.get_renderer()
-    to_data = ax.transData.inverted()
-    half = {}
-    for node, box in boxes.items():
-        (x0, y0), (x1, y1) = to_data.transform(
-            box.get_bbox_patch().get_window_extent(renderer).get_points()
-        )
-        half[node] = ((x1 - x0) / 2, (y1 - y0) / 2)
+    half = _half_sizes(ax, boxes)
     for source, target in graph.edges:
         start, end = _clip_to_boxes(
             pos[source], pos[target], half[source], half[target]
@@ -90,6 +82,20 @@ def concept_map(
     if title:
         ax.set_title(title)
     return ax
+
+
+def _half_sizes(ax: plt.Axes, boxes: dict) -> dict[str, tuple[float, float]]:
+    """Half the width and height of each text box, in data coordinates."""
+    ax.figure.canvas.draw()  # the boxes' sizes are known only once drawn
+    renderer = ax.figure.canvas.get_renderer()
+    to_data = ax.transData.inverted()
+    half = {}
+    for node, box in boxes.items():
+        (x0, y0), (x1, y1) = to_data.transform(
+            box.get_bbox_patch().get_window_extent(renderer).get_points()
+        )
+        half[node] = ((x1 - x0) / 2, (y1 - y0) / 2)
+    return half
 
 
 def _layered_positions(graph: nx.DiGraph) -> dict[str, tuple[float, float]]:
