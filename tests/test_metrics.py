@@ -20,7 +20,9 @@ from tutorialkit.metrics import (
     entity_errors,
     entity_report,
     entity_spans,
+    paired_bootstrap_f1,
     precision_recall_f1,
+    sentence_entity_counts,
     token_report,
 )
 
@@ -353,3 +355,69 @@ def test_a_calibrated_model_has_a_small_ece_and_an_overconfident_one_a_large_one
 def test_calibration_bins_rejects_bad_input(probabilities, y_true, message):
     with pytest.raises(ValueError, match=message):
         calibration_bins(probabilities, y_true)
+
+
+def three_taggers(seed: int = 0, n: int = 200):
+    """Gold tags and two predictions: ``close`` keeps each gold tag with probability
+    0.9, ``noisy`` with 0.5 (else a random tag)."""
+    rng = random.Random(seed)
+    gold = [random_tags(rng, rng.randint(1, 12)) for _ in range(n)]
+
+    def corrupt(p_keep):
+        return [
+            [t if rng.random() < p_keep else random_tags(rng, 1)[0] for t in tags]
+            for tags in gold
+        ]
+
+    return gold, corrupt(0.9), corrupt(0.5)
+
+
+def test_sentence_entity_counts_add_up_to_the_entity_report():
+    gold, close, _ = three_taggers()
+    counts = sentence_entity_counts(gold, close)
+    report = entity_report(gold, close)
+    assert counts.shape == (len(gold), 3)
+    assert counts.sum(0).tolist() == [report.correct, report.predicted, report.gold]
+
+
+def test_paired_bootstrap_difference_is_the_entity_report_difference():
+    gold, close, noisy = three_taggers()
+    result = paired_bootstrap_f1(gold, close, noisy, resamples=500)
+    expected = entity_report(gold, close).micro.f1 - entity_report(gold, noisy).micro.f1
+    assert result.difference == pytest.approx(expected, abs=1e-12)
+    # a much better tagger: the whole interval is above 0, and it brackets the point
+    assert 0 < result.low < result.difference < result.high
+    assert result.sentences == len(gold)
+    # reversed systems: the same interval, mirrored
+    mirrored = paired_bootstrap_f1(gold, noisy, close, resamples=500)
+    assert mirrored.low == pytest.approx(-result.high)
+
+
+def test_paired_bootstrap_of_a_tagger_against_itself_is_zero_and_seeded():
+    gold, close, noisy = three_taggers(seed=1)
+    same = paired_bootstrap_f1(gold, close, close, resamples=300)
+    assert (same.difference, same.low, same.high) == (0.0, 0.0, 0.0)
+    first = paired_bootstrap_f1(gold, close, noisy, resamples=300, seed=4)
+    assert first == paired_bootstrap_f1(gold, close, noisy, resamples=300, seed=4)
+    # a wider confidence gives a wider interval
+    wide = paired_bootstrap_f1(
+        gold, close, noisy, resamples=300, seed=4, confidence=0.99
+    )
+    assert wide.low <= first.low and wide.high >= first.high
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [({"confidence": 1.0}, "confidence"), ({"confidence": 0.0}, "confidence")],
+)
+def test_paired_bootstrap_rejects_a_bad_confidence(kwargs, message):
+    gold, close, noisy = three_taggers(n=5)
+    with pytest.raises(ValueError, match=message):
+        paired_bootstrap_f1(gold, close, noisy, **kwargs)
+
+
+def test_paired_bootstrap_rejects_no_sentences_and_mismatched_lengths():
+    with pytest.raises(ValueError, match="at least one sentence"):
+        paired_bootstrap_f1([], [], [])
+    with pytest.raises(ValueError, match="sentence 0"):
+        paired_bootstrap_f1([["O", "O"]], [["O"]], [["O", "O"]])
