@@ -178,6 +178,14 @@ def test_char_tokenizer_max_size_keeps_the_most_frequent_characters():
     assert tok.encode("abc", prefix=(), eos=False) == [4, 5, tok.unk_id]
 
 
+def test_char_tokenizer_always_keeps_rare_tokens_within_max_size():
+    # "z" is seen once and "q" never; both are kept, and the most frequent fill the rest
+    tok = CharTokenizer(["aaab", "aac", "bdz"], max_size=7, min_count=2, always="zqz")
+    assert tok.itos == ["<pad>", "<unk>", "<s>", "</s>", "a", "q", "z"]
+    with pytest.raises(ValueError, match="always-kept"):
+        CharTokenizer(["ab"], max_size=5, always="xy")
+
+
 def test_generate_never_produces_suppressed_tokens():
     model = tiny()
     ids = torch.randint(23, (4, 3))

@@ -263,6 +263,37 @@ def test_dpo_model_raises_the_chosen_answers_relative_to_the_rejected():
     )
 
 
+def test_dpo_model_nll_weight_adds_the_sft_loss_of_the_chosen_answers():
+    policy, reference = tiny_gpt(), tiny_gpt(seed=1)
+    rng = random.Random(3)
+    prompts = [" ".join(rng.choices(WORDS, k=rng.randint(1, 4))) for _ in range(6)]
+    answers = [" ".join(rng.choices(WORDS, k=rng.randint(1, 3))) for _ in range(6)]
+    chosen = [
+        encode_chat(chat(p, a), encode, TOKENIZER.eos_id)
+        for p, a in zip(prompts, answers)
+    ]
+    rejected = [encode_chat(chat(p, "blue"), encode, TOKENIZER.eos_id) for p in prompts]
+    pairs = list(
+        zip(
+            chosen,
+            rejected,
+            reference_log_probs(reference, chosen, TOKENIZER.pad_id).tolist(),
+            reference_log_probs(reference, rejected, TOKENIZER.pad_id).tolist(),
+        )
+    )
+    batch = DPOCollator(TOKENIZER.pad_id)(pairs)
+    with torch.no_grad():
+        dpo_only = DPOModel(policy, beta=0.3)(**batch)["loss"]
+        with_nll = DPOModel(policy, beta=0.3, nll_weight=0.7)(**batch)["loss"]
+        # the SFT loss through the model's own loss: the mean over the answer tokens
+        sft = policy(input_ids=batch["chosen_ids"], labels=batch["chosen_labels"])[
+            "loss"
+        ]
+    assert torch.allclose(with_nll, dpo_only + 0.7 * sft, atol=1e-6)
+    with pytest.raises(ValueError, match="nll_weight"):
+        DPOModel(policy, nll_weight=-1.0)
+
+
 def test_generate_answers_equals_one_prompt_at_a_time():
     model = tiny_gpt(seed=3)
     prompts = [

@@ -412,7 +412,8 @@ class CharTokenizer:
 
     ``max_size`` (optional) keeps only that many tokens in all, the most frequent
     characters first: the output layer of a language model costs ``V x d_model``, so a
-    small ``V`` is a fast model.
+    small ``V`` is a fast model. ``always`` are ordinary tokens kept whatever their
+    count (the words of an instruction template, say), within ``max_size``.
 
     The ids are ``<pad>=0, <unk>=1, <s>=2, </s>=3``, then the ``extra`` specials (e.g.
     control tokens ``"<pos>", "<neg>"``), then the characters in sorted order. Unknown
@@ -433,19 +434,26 @@ class CharTokenizer:
         min_count: int = 1,
         max_size: int | None = None,
         extra: Sequence[str] = (),
+        always: Sequence[str] = (),
     ):
         counts = Counter(ch for text in texts for ch in text)
         specials = list(self.SPECIALS) + [s for s in extra if s not in self.SPECIALS]
-        kept = [
+        forced = [t for t in dict.fromkeys(always) if t not in specials]
+        kept = forced + [
             ch
             for ch, n in counts.most_common()
-            if n >= min_count and ch not in specials
+            if n >= min_count and ch not in specials and ch not in forced
         ]
         if max_size is not None:
             if max_size <= len(specials):
                 raise ValueError(
                     f"max_size: expected more than the {len(specials)} special "
                     f"tokens, found {max_size}"
+                )
+            if max_size < len(specials) + len(forced):
+                raise ValueError(
+                    f"max_size: expected room for the {len(specials)} special and "
+                    f"{len(forced)} always-kept tokens, found {max_size}"
                 )
             kept = kept[: max_size - len(specials)]
         self.itos = specials + sorted(kept)

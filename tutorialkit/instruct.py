@@ -403,11 +403,18 @@ class DPOModel(nn.Module):
     (``reference_chosen``, ``reference_rejected``: :func:`reference_log_probs`), so the
     reference model need not stay in memory. Returns ``{"loss", "margin"}``. Usage:
     ``train(DPOModel(policy, beta=0.1), pair_loader, config)``.
+
+    ``nll_weight`` > 0 adds that weight times the SFT loss of the chosen answers (their
+    mean negative log-likelihood per token) to the DPO loss: the DPO loss alone can
+    lower the chosen answers' probability as long as the rejected ones fall faster.
+    This is the RPO objective of Pang et al. (2024), TRL's ``rpo_alpha``.
     """
 
-    def __init__(self, policy: nn.Module, beta: float = 0.1):
+    def __init__(self, policy: nn.Module, beta: float = 0.1, nll_weight: float = 0.0):
         super().__init__()
-        self.policy, self.beta = policy, beta
+        if not nll_weight >= 0:
+            raise ValueError(f"nll_weight must be >= 0, found {nll_weight!r}")
+        self.policy, self.beta, self.nll_weight = policy, beta, nll_weight
 
     def forward(
         self,
@@ -427,6 +434,9 @@ class DPOModel(nn.Module):
             reference_rejected,
             self.beta,
         )
+        if self.nll_weight:
+            n_answer_tokens = (chosen_labels[:, 1:] != IGNORE_INDEX).sum()
+            loss = loss - self.nll_weight * policy_chosen.sum() / n_answer_tokens
         return {"loss": loss, "margin": margin}
 
 
@@ -443,7 +453,7 @@ def reference_log_probs(
     reference: nn.Module, examples: Sequence[Example], pad_id: int, batch_size: int = 64
 ) -> torch.Tensor:
     """The frozen reference's answer log-probability of each example, (n,) on the CPU,
-    in eval mode."""
+    in eval mode and without gradients (a constant of the DPO loss)."""
     was_training = reference.training
     reference.eval()
     device, out = model_device(reference), []
