@@ -10,6 +10,7 @@ import functools
 import http.server
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -134,6 +135,13 @@ def test_chapter_page_has_executed_outputs(site, chapter):
         "the chapter was rendered without its outputs"
     )
     assert "[quick: " in html, "the profile banner is missing from the rendered chapter"
+    # a cell ending in a bare boolean shows a lone "True": noise for the reader
+    lone = re.findall(
+        r'output text_plain[^>]*><div class="highlight"><pre><span></span>'
+        r"(True|False)\n</pre>",
+        html,
+    )
+    assert not lone, f"{len(lone)} outputs that are a lone True or False"
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):

@@ -60,14 +60,14 @@ def start(chapter: str, profile: str, rehearsal: bool = False) -> None:
     _write()
 
 
-def claim(condition: bool, text: str, value: object = None) -> bool:
+def claim(condition: bool, text: str, value: object = None) -> None:
     """Check a measured claim: raise when it fails, except in a rehearsal, where it is
     recorded.
 
     ``text`` is the sentence of the chapter that the claim backs; ``value`` the measured
-    number(s) it rests on, shown in the error and in the book's table of claims. Returns
-    ``condition``. Usage: ``claim(f1 > base + 0.1, "fine-tuning beats the untrained
-    head", value=f1 - base)``.
+    number(s) it rests on, shown in the error and in the book's table of claims. It
+    returns nothing, so that a notebook cell ending with a claim shows no output. Usage:
+    ``claim(f1 > base + 0.1, "fine-tuning beats the untrained head", value=f1 - base)``.
     """
     held = bool(condition)
     _session.claims.append(Claim(_session.chapter, text, _plain(value), held))
@@ -78,7 +78,6 @@ def claim(condition: bool, text: str, value: object = None) -> bool:
         if _session.profile != "rehearsal":
             raise ClaimFailed(message)
         print(f"(rehearsal, recorded) {message}")
-    return held
 
 
 def recorded() -> list[Claim]:
