@@ -12,8 +12,10 @@ from tutorialkit.optim import (
     clip_grad_norm,
     constant_schedule,
     cosine_schedule,
+    layerwise_param_groups,
     linear_schedule,
     lr_lambda,
+    lr_range_test,
     lr_scheduler,
     param_groups,
 )
@@ -264,3 +266,64 @@ def test_clip_grad_norm_edge_cases():
     assert clip_grad_norm(model.parameters(), 1.0).item() == 0.0  # no gradients yet
     with pytest.raises(ValueError, match="max_norm must be > 0"):
         clip_grad_norm(model.parameters(), 0.0)
+
+
+def test_layerwise_groups_give_each_bert_layer_its_rate_and_keep_the_decay_split(
+    make_tiny_bert,
+):
+    model = make_tiny_bert("sequence", vocab_size=50, num_labels=2)
+    layers = model.config.num_hidden_layers
+    groups = layerwise_param_groups(model, 0.01, lr=1e-4, layer_decay=0.5)
+    flat = {n for g in param_groups(model, 0.01) for n, _ in g["params"]}
+    assert {n for g in groups for n, _ in g["params"]} == flat
+    rate = {n: (g["lr"], g["weight_decay"]) for g in groups for n, _ in g["params"]}
+    assert rate["classifier.weight"] == (1e-4, 0.01)
+    assert rate["bert.pooler.dense.bias"] == (1e-4, 0.0)
+    top = f"bert.encoder.layer.{layers - 1}.attention.self.query.weight"
+    assert rate[top] == (1e-4 * 0.5, 0.01)
+    assert rate["bert.encoder.layer.0.output.LayerNorm.weight"] == (
+        1e-4 * 0.5**layers,
+        0.0,
+    )
+    assert rate["bert.embeddings.word_embeddings.weight"][0] == 1e-4 * 0.5 ** (
+        layers + 1
+    )
+    # a schedule scales every group by the same factor
+    rates = [g["lr"] for g in groups]
+    optimizer = AdamW(groups, lr=1.0)
+    scheduler = lr_scheduler(optimizer, "linear", warmup_steps=4, total_steps=8)
+    scheduler.step()
+    assert [g["lr"] for g in optimizer.param_groups] == pytest.approx(
+        [rate / 4 for rate in rates]
+    )
+
+
+def test_layerwise_groups_reject_a_model_without_numbered_blocks():
+    with pytest.raises(ValueError, match="no numbered blocks.*'0.weight'"):
+        layerwise_param_groups(small_net(), 0.01, lr=1e-3, layer_decay=0.9)
+    with pytest.raises(ValueError, match="layer_decay must be in"):
+        layerwise_param_groups(small_net(), 0.01, lr=1e-3, layer_decay=0.0)
+
+
+def test_range_test_finds_the_rate_where_a_quadratic_diverges():
+    """On f(w) = 50 (w - x)^2, x a noisy target, plain SGD converges for lr < 2 / 100
+    and diverges above; the loss must bottom out below that rate, and the run stop
+    once it has blown up."""
+    model = nn.Linear(1, 1, bias=False)
+    nn.init.constant_(model.weight, 1.0)
+    start = model.weight.detach().clone()
+    targets = torch.randn(50, generator=torch.Generator().manual_seed(0))
+    result = lr_range_test(
+        model,
+        targets,
+        lambda p: torch.optim.SGD(p, lr=0.0),
+        lr_min=1e-5,
+        lr_max=10.0,
+        steps=120,
+        loss_fn=lambda m, x: 50 * (m.weight - x).pow(2).sum(),
+    )
+    assert 1e-3 < result.best_lr < 2 / 100
+    assert result.suggestion == pytest.approx(result.best_lr / 10)
+    assert len(result.lrs) < 120 and result.smoothed[-1] > 4 * min(result.smoothed)
+    assert result.lrs == sorted(result.lrs)
+    assert torch.equal(model.weight, start)  # the model passed in is untouched

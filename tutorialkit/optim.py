@@ -5,18 +5,25 @@ gradient clipping.
   ``torch.optim.Optimizer`` written to be read; it matches ``torch.optim.AdamW`` step
   for step;
 * :func:`param_groups`: weights that decay, and biases and normalisation weights that do
-  not;
+  not; :func:`layerwise_param_groups`: the same, each layer with its own learning rate
+  (layer-wise, or discriminative, rates);
 * learning-rate schedules as pure functions of the step (:func:`constant_schedule`,
   :func:`linear_schedule`, :func:`cosine_schedule`), turned into a multiplier function
   by :func:`lr_lambda` and into a ``torch.optim.lr_scheduler.LambdaLR`` by
   :func:`lr_scheduler`;
-* :func:`clip_grad_norm`: clip all gradients together by their global L2 norm.
+* :func:`clip_grad_norm`: clip all gradients together by their global L2 norm;
+* :func:`lr_range_test`: the learning-rate range test (Smith), loss against a learning
+  rate that grows at every step.
 """
 
 from __future__ import annotations
 
+import copy
+import itertools
 import math
+import re
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from functools import partial
 
 import torch
@@ -157,6 +164,75 @@ def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
         {"params": no_decay, "weight_decay": 0.0},
     ]
     return [group for group in groups if group["params"]]
+
+
+# The index of a block in the usual stacks: BERT's encoder.layer.3, Llama's
+# model.layers.3, GPT-2's transformer.h.3, the book's GPT's blocks.3.
+BLOCK_INDEX = re.compile(r"(?:^|\.)(?:layer|layers|h|blocks)\.(\d+)\.")
+EMBEDDING_NAME = re.compile(r"embed|(?:^|\.)(?:wte|wpe)\.")
+
+
+def layer_depth(name: str, n_layers: int) -> int:
+    """How deep the parameter ``name`` sits: 0 for the embeddings, ``i + 1`` for block
+    ``i``, ``n_layers + 1`` for what comes after the last block (pooler, head).
+
+    >>> [layer_depth(n, 12) for n in ["bert.embeddings.word_embeddings.weight",
+    ...     "bert.encoder.layer.3.output.dense.weight", "classifier.bias"]]
+    [0, 4, 13]
+    """
+    block = BLOCK_INDEX.search(name)
+    if block:
+        return int(block.group(1)) + 1
+    return 0 if EMBEDDING_NAME.search(name) else n_layers + 1
+
+
+def layerwise_param_groups(
+    model: nn.Module, weight_decay: float, lr: float, layer_decay: float
+) -> list[dict]:
+    """:func:`param_groups`, split further by depth, the learning rate shrinking by
+    ``layer_decay`` per layer from the head down.
+
+    A parameter at depth ``d`` (see :func:`layer_depth`; the head is at ``L + 1`` for a
+    stack of ``L`` blocks) gets ``lr * layer_decay ** (L + 1 - d)``: the head trains at
+    ``lr``, the last block at ``lr * layer_decay``, the embeddings at ``lr *
+    layer_decay ** (L + 1)``. The lower layers hold the most general features and
+    need the smallest change (Howard and Ruder's discriminative fine-tuning; "layer-wise
+    learning-rate decay" in the BERT and ELECTRA recipes). Each group records its
+    ``depth``. A schedule (:func:`lr_scheduler`) multiplies every group's rate by the
+    same factor, so the ratios hold throughout. ``layer_decay=1`` gives one rate
+    everywhere.
+
+    >>> bert = nn.Module()
+    >>> bert.embed = nn.Embedding(5, 2)
+    >>> bert.layer = nn.ModuleList(nn.Linear(2, 2, bias=False) for _ in range(2))
+    >>> bert.head = nn.Linear(2, 1, bias=False)
+    >>> groups = layerwise_param_groups(bert, 0.01, lr=1.0, layer_decay=0.5)
+    >>> [(g["depth"], g["lr"]) for g in groups]
+    [(0, 0.125), (1, 0.25), (2, 0.5), (3, 1.0)]
+    """
+    if not 0 < layer_decay <= 1:
+        raise ValueError(f"layer_decay must be in (0, 1], got {layer_decay}")
+    groups = param_groups(model, weight_decay)
+    names = [name for group in groups for name, _ in group["params"]]
+    blocks = [int(m.group(1)) for m in map(BLOCK_INDEX.search, names) if m]
+    if not blocks:
+        raise ValueError(
+            f"no numbered blocks in the parameter names of {type(model).__name__} "
+            f"(e.g. {names[0]!r}): layer-wise rates need a stack named like "
+            "'encoder.layer.0', 'layers.0', 'h.0' or 'blocks.0'"
+        )
+    n_layers = max(blocks) + 1
+    split = []
+    for group in groups:
+        by_depth: dict[int, list] = {}
+        for name, parameter in group["params"]:
+            by_depth.setdefault(layer_depth(name, n_layers), []).append(
+                (name, parameter)
+            )
+        for depth, params in sorted(by_depth.items()):
+            scale = layer_decay ** (n_layers + 1 - depth)
+            split.append({**group, "params": params, "lr": lr * scale, "depth": depth})
+    return sorted(split, key=lambda group: group["depth"])
 
 
 # --------------------------------------------------------------------------------------
@@ -324,3 +400,80 @@ def clip_grad_norm(parameters: Iterable[torch.Tensor], max_norm: float) -> torch
     for g in grads:
         g.mul_(scale.to(g.device, g.dtype))
     return total_norm
+
+
+# --------------------------------------------------------------------------------------
+# The learning-rate range test
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class RangeTest:
+    """The learning rates tried, the loss at each, and its running average."""
+
+    lrs: list[float]
+    losses: list[float]
+    smoothed: list[float]
+
+    @property
+    def best_lr(self) -> float:
+        """The learning rate at the lowest smoothed loss."""
+        return self.lrs[min(range(len(self.smoothed)), key=self.smoothed.__getitem__)]
+
+    @property
+    def suggestion(self) -> float:
+        """A tenth of :attr:`best_lr`: where the loss still fell fast, short of the
+        rates where it stopped falling (the usual reading of the plot)."""
+        return self.best_lr / 10
+
+
+def lr_range_test(
+    model: nn.Module,
+    batches: Iterable,
+    make_optimizer: Callable[[Iterable], torch.optim.Optimizer],
+    *,
+    lr_min: float = 1e-7,
+    lr_max: float = 1.0,
+    steps: int = 100,
+    beta: float = 0.9,
+    stop_factor: float = 4.0,
+    loss_fn: Callable[[nn.Module, object], torch.Tensor] | None = None,
+) -> RangeTest:
+    """Train a copy of ``model`` for up to ``steps`` steps, the learning rate growing
+    geometrically from ``lr_min`` to ``lr_max``, and record the loss at each rate.
+
+    Smith's test ("Cyclical learning rates", 2017): the loss first does not move (the
+    rate is too small), then falls, then rises as the rate becomes too large. One short
+    run maps out all three. ``batches`` is cycled if it has fewer than ``steps``
+    batches; ``make_optimizer(parameters)`` builds the optimizer (its ``lr`` is
+    overwritten at each step). The smoothed loss is a bias-corrected running average
+    (weight ``beta`` on the past); the run stops once it exceeds ``stop_factor`` times
+    its minimum. ``loss_fn(model, batch)`` defaults to ``model(**batch).loss``. The
+    model passed in is not changed.
+    """
+    if not 0 < lr_min < lr_max:
+        raise ValueError(f"need 0 < lr_min < lr_max, got {lr_min} and {lr_max}")
+    if steps < 2:
+        raise ValueError(f"steps must be >= 2, got {steps}")
+    loss_fn = loss_fn or (lambda m, batch: m(**batch).loss)
+    model = copy.deepcopy(model).train()
+    optimizer = make_optimizer(p for p in model.parameters() if p.requires_grad)
+    growth = (lr_max / lr_min) ** (1 / (steps - 1))
+    result, average = RangeTest([], [], []), 0.0
+    for step, batch in zip(range(steps), itertools.cycle(batches)):
+        lr = lr_min * growth**step
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        loss = loss_fn(model, batch)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        average = beta * average + (1 - beta) * loss.item()
+        result.lrs.append(lr)
+        result.losses.append(loss.item())
+        result.smoothed.append(average / (1 - beta ** (step + 1)))
+        if not math.isfinite(loss.item()) or (
+            result.smoothed[-1] > stop_factor * min(result.smoothed)
+        ):
+            break
+    return result
