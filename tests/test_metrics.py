@@ -20,6 +20,7 @@ from tutorialkit.metrics import (
     entity_errors,
     entity_report,
     entity_spans,
+    mean_interval,
     paired_bootstrap_f1,
     precision_recall_f1,
     sentence_entity_counts,
@@ -421,3 +422,15 @@ def test_paired_bootstrap_rejects_no_sentences_and_mismatched_lengths():
         paired_bootstrap_f1([], [], [])
     with pytest.raises(ValueError, match="sentence 0"):
         paired_bootstrap_f1([["O", "O"]], [["O"]], [["O", "O"]])
+
+
+def test_mean_interval_covers_the_true_mean_about_95_times_in_100():
+    rng = np.random.default_rng(0)
+    covered = 0
+    for _ in range(400):
+        mean, half = mean_interval(rng.normal(0.3, 2.0, size=50))
+        covered += abs(mean - 0.3) <= half
+    assert 0.92 < covered / 400 < 0.98
+    assert mean_interval([0.25]) == (0.25, 0.0)
+    with pytest.raises(ValueError, match="at least one value"):
+        mean_interval([])

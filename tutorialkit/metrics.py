@@ -7,7 +7,8 @@ CoNLL-2000/2003 definition, which ``conlleval`` and ``seqeval`` implement).
 computes precision, recall and F1 per type, their micro average (pooled counts) and
 their macro average (mean over types), and :func:`entity_errors` sorts the mistakes into
 kinds. :func:`paired_bootstrap_f1` puts an interval on the F1 difference of two taggers
-scored on the same sentences.
+scored on the same sentences; :func:`mean_interval` does the same for any per-item
+score (the difference of two classifiers' hits on the same texts, a result over seeds).
 
 Gold tags from :mod:`tutorialkit.conll` are always valid IOB2; a model's predictions
 need not be (an ``I-PER`` after ``O``). Like ``conlleval`` and seqeval's default mode,
@@ -356,6 +357,26 @@ def paired_bootstrap_f1(
     )
     difference = float(_micro_f1(a.sum(0)) - _micro_f1(b.sum(0)))
     return PairedDifference(difference, float(low), float(high), confidence, n)
+
+
+def mean_interval(values: Sequence[float], z: float = 1.96) -> tuple[float, float]:
+    """The mean of ``values`` and the half-width ``z * s / sqrt(n)`` of its normal
+    interval (95% for the default ``z``); half-width 0 for a single value.
+
+    For a paired comparison pass the per-item differences (``hits_a - hits_b`` on the
+    same texts): the interval then says how much the difference depends on which items
+    were tested, not how much it would move with another training run.
+
+    >>> mean_interval([1.0, 0.0, 1.0, 1.0])
+    (0.75, 0.49)
+    """
+    values = np.asarray(values, dtype=float)
+    if values.size == 0:
+        raise ValueError("expected at least one value, found none")
+    if values.size == 1:
+        return float(values[0]), 0.0
+    half = z * values.std(ddof=1) / np.sqrt(values.size)
+    return float(values.mean()), float(half)
 
 
 @dataclass(frozen=True)
