@@ -19,7 +19,9 @@ OFFLINE := TUTORIALKIT_PROFILE=quick HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TQDM
 HUB_FIXTURE := _build/hub-cache
 REHEARSAL := TUTORIALKIT_PROFILE=full TUTORIALKIT_REHEARSAL=1 HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 \
 	HF_HUB_CACHE=$(CURDIR)/$(HUB_FIXTURE) TQDM_DISABLE=1 TUTORIALKIT_CLAIMS=$(CLAIMS)
-NBVAL := -m pytest -p no:cacheprovider --nbval-lax --nbval-current-env --nbval-cell-timeout=900
+# --durations: every cell's time in the log (benchmarks/chapter_times.py sums them per chapter)
+NBVAL := -m pytest -p no:cacheprovider --nbval-lax --nbval-current-env --nbval-cell-timeout=900 \
+	--durations=0 --durations-min=0.5
 # Notebooks and test modules run in LANES worker processes (pytest-xdist), one whole file per worker,
 # each with one torch thread: on CI's 2 cores two single-threaded lanes finish the suite about a third
 # sooner than one lane with two threads (small models scale poorly over threads). `make LANES=1 test`
