@@ -468,12 +468,13 @@ def lr_range_test(
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-        average = beta * average + (1 - beta) * loss.item()
+        value = loss.item()
+        average = beta * average + (1 - beta) * value
         result.lrs.append(lr)
-        result.losses.append(loss.item())
+        result.losses.append(value)
         result.smoothed.append(average / (1 - beta ** (step + 1)))
-        if not math.isfinite(loss.item()) or (
-            result.smoothed[-1] > stop_factor * min(result.smoothed)
+        if not math.isfinite(value) or result.smoothed[-1] > stop_factor * min(
+            result.smoothed
         ):
             break
     return result
