@@ -16,12 +16,14 @@ from sklearn.metrics import (
 from tutorialkit.metrics import (
     EntityError,
     calibration_bins,
+    class_counts,
     classification_report,
     entity_errors,
     entity_report,
     entity_spans,
     mean_interval,
     paired_bootstrap_f1,
+    paired_bootstrap_macro_f1,
     precision_recall_f1,
     sentence_entity_counts,
     token_report,
@@ -388,7 +390,7 @@ def test_paired_bootstrap_difference_is_the_entity_report_difference():
     assert result.difference == pytest.approx(expected, abs=1e-12)
     # a much better tagger: the whole interval is above 0, and it brackets the point
     assert 0 < result.low < result.difference < result.high
-    assert result.sentences == len(gold)
+    assert (result.items, result.unit) == (len(gold), "sentences")
     # reversed systems: the same interval, mirrored
     mirrored = paired_bootstrap_f1(gold, noisy, close, resamples=500)
     assert mirrored.low == pytest.approx(-result.high)
@@ -418,7 +420,7 @@ def test_paired_bootstrap_rejects_a_bad_confidence(kwargs, message):
 
 
 def test_paired_bootstrap_rejects_no_sentences_and_mismatched_lengths():
-    with pytest.raises(ValueError, match="at least one sentence"):
+    with pytest.raises(ValueError, match="at least one test item"):
         paired_bootstrap_f1([], [], [])
     with pytest.raises(ValueError, match="sentence 0"):
         paired_bootstrap_f1([["O", "O"]], [["O"]], [["O", "O"]])
@@ -434,3 +436,24 @@ def test_mean_interval_covers_the_true_mean_about_95_times_in_100():
     assert mean_interval([0.25]) == (0.25, 0.0)
     with pytest.raises(ValueError, match="at least one value"):
         mean_interval([])
+
+
+def test_paired_bootstrap_macro_f1_matches_the_classification_report():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 300)
+    good = np.where(rng.random(300) < 0.8, y, rng.integers(0, 3, 300))
+    poor = np.where(rng.random(300) < 0.5, y, rng.integers(0, 3, 300))
+    result = paired_bootstrap_macro_f1(y, good, poor, labels=range(3), resamples=500)
+    expected = (
+        classification_report(y, good, labels=range(3)).macro.f1
+        - classification_report(y, poor, labels=range(3)).macro.f1
+    )
+    assert result.difference == pytest.approx(expected, abs=1e-12)
+    assert 0 < result.low < result.difference < result.high
+    assert (result.items, result.unit) == (300, "texts")
+    # the counts behind it: per class, summed over texts, what the report counts
+    counts = class_counts(y, good, range(3)).sum(0)
+    confusion = classification_report(y, good, labels=range(3)).confusion
+    assert counts[:, 0].tolist() == np.diag(confusion).tolist()
+    with pytest.raises(ValueError, match="as many predictions"):
+        class_counts([0, 1], [0], range(2))

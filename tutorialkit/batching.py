@@ -15,9 +15,10 @@ class LengthGroupedBatches:
     cuts them into groups of ``group`` batches, sorts each group by length, cuts it into
     batches and shuffles the batches: every index appears once per epoch, and a batch
     holds texts of similar length. The shuffles use torch's global generator, so
-    ``seed_everything`` (which ``train`` calls) fixes the order. (transformers 4 had
-    this as ``TrainingArguments(group_by_length=True)``.) Usage: ``DataLoader(data,
-    batch_sampler=LengthGroupedBatches(lengths, 16), collate_fn=collate)``.
+    ``seed_everything`` (which ``train`` calls) fixes the order. (transformers'
+    ``Trainer`` groups alike with ``train_sampling_strategy="group_by_length"``.)
+    Usage: ``DataLoader(data, batch_sampler=LengthGroupedBatches(lengths, 16),
+    collate_fn=collate)``.
 
     Example (one group of three batches: each batch holds two neighbouring lengths):
 

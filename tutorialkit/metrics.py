@@ -7,8 +7,10 @@ CoNLL-2000/2003 definition, which ``conlleval`` and ``seqeval`` implement).
 computes precision, recall and F1 per type, their micro average (pooled counts) and
 their macro average (mean over types), and :func:`entity_errors` sorts the mistakes into
 kinds. :func:`paired_bootstrap_f1` puts an interval on the F1 difference of two taggers
-scored on the same sentences; :func:`mean_interval` does the same for any per-item
-score (the difference of two classifiers' hits on the same texts, a result over seeds).
+scored on the same sentences, :func:`paired_bootstrap_macro_f1` on the macro-F1
+difference of two classifiers scored on the same texts; :func:`mean_interval` does the
+same for any per-item score (the difference of two classifiers' hits on the same texts,
+a result over seeds).
 
 Gold tags from :mod:`tutorialkit.conll` are always valid IOB2; a model's predictions
 need not be (an ``I-PER`` after ``O``). Like ``conlleval`` and seqeval's default mode,
@@ -29,7 +31,7 @@ often it is right, and gives the expected calibration error (ECE);
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -293,28 +295,63 @@ def sentence_entity_counts(
 
 @dataclass(frozen=True)
 class PairedDifference:
-    """Micro entity F1 of system a minus system b, with a bootstrap interval over
-    sentences."""
+    """A score of system a minus system b, with a bootstrap interval over the test
+    items (sentences or texts)."""
 
     difference: float
     low: float
     high: float
     confidence: float
-    sentences: int
+    items: int
+    unit: str = "sentences"
 
     def __str__(self) -> str:
         return (
             f"{self.difference:+.3f} ({self.confidence:.0%} interval "
-            f"{self.low:+.3f} to {self.high:+.3f}, {self.sentences:,} sentences)"
+            f"{self.low:+.3f} to {self.high:+.3f}, {self.items:,} {self.unit})"
         )
 
 
 def _micro_f1(counts: np.ndarray) -> np.ndarray:
-    """Micro F1 ``2c / (p + g)`` of summed (correct, predicted, gold) counts; 0 when
-    there is nothing."""
+    """F1 ``2c / (p + g)`` of summed (correct, predicted, gold) counts in the last
+    axis; 0 when there is nothing."""
     correct, predicted, gold = np.moveaxis(counts, -1, 0)
     total = predicted + gold
     return np.where(total > 0, 2 * correct / np.maximum(total, 1), 0.0)
+
+
+def _paired_bootstrap(
+    a: np.ndarray,
+    b: np.ndarray,
+    score: Callable[[np.ndarray], np.ndarray],
+    resamples: int,
+    confidence: float,
+    seed: int,
+) -> tuple[float, float, float]:
+    """``score`` of a's summed per-item counts minus b's, and the percentile interval
+    of that difference when the items are drawn again with replacement.
+
+    Each resample scores *both* systems on the same draw (paired), so the interval
+    says how much the difference depends on which items were tested. It does not
+    cover the training run's own noise (seed, data order): that takes several runs.
+    """
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence: expected a value in (0, 1), found {confidence}")
+    n, rng, diffs = len(a), np.random.default_rng(seed), []
+    if n == 0:
+        raise ValueError("expected at least one test item, found none")
+    for start in range(0, resamples, 250):  # (chunk, n) weights at a time
+        weights = rng.multinomial(
+            n, np.full(n, 1 / n), size=min(250, resamples - start)
+        )
+        diffs.append(
+            score(np.tensordot(weights, a, axes=1))
+            - score(np.tensordot(weights, b, axes=1))
+        )
+    low, high = np.quantile(
+        np.concatenate(diffs), [(1 - confidence) / 2, (1 + confidence) / 2]
+    )
+    return float(score(a.sum(0)) - score(b.sum(0))), float(low), float(high)
 
 
 def paired_bootstrap_f1(
@@ -327,12 +364,7 @@ def paired_bootstrap_f1(
     seed: int = 0,
 ) -> PairedDifference:
     """Micro entity F1 of ``pred_a`` minus ``pred_b`` and a percentile bootstrap
-    interval.
-
-    Each resample draws the test sentences again with replacement and scores *both*
-    systems on the same draw (paired), so the interval says how much the difference
-    depends on which sentences were tested. It does not cover the training run's own
-    noise (seed, data order): that takes several runs.
+    interval over the test sentences (both taggers scored on the same draws).
 
     Example (a finds the one entity, b does not):
 
@@ -340,23 +372,58 @@ def paired_bootstrap_f1(
     >>> str(paired_bootstrap_f1(gold, gold, [["O", "O"]] * 3, resamples=100))
     '+1.000 (95% interval +1.000 to +1.000, 3 sentences)'
     """
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence: expected a value in (0, 1), found {confidence}")
     a = sentence_entity_counts(gold, pred_a)
     b = sentence_entity_counts(gold, pred_b)
-    n, rng, diffs = len(a), np.random.default_rng(seed), []
-    if n == 0:
-        raise ValueError("expected at least one sentence, found none")
-    for start in range(0, resamples, 250):  # (chunk, n) weights at a time
-        weights = rng.multinomial(
-            n, np.full(n, 1 / n), size=min(250, resamples - start)
+    result = _paired_bootstrap(a, b, _micro_f1, resamples, confidence, seed)
+    return PairedDifference(*result, confidence, len(a))
+
+
+def class_counts(
+    y_true: Sequence[int], y_pred: Sequence[int], labels: Sequence[int]
+) -> np.ndarray:
+    """Per text and class, whether it is a correct prediction of the class, a
+    prediction of it, a gold example of it: shape (n, classes, 3), 0 or 1.
+
+    Summed over the texts, these are the counts of each class's precision and recall.
+
+    >>> class_counts([0, 1], [0, 0], labels=[0, 1])[:, :, 0]  # correct, per class
+    array([[1, 0],
+           [0, 0]])
+    """
+    if len(y_true) != len(y_pred):
+        raise ValueError(
+            f"expected as many predictions as gold labels, found {len(y_pred)} and "
+            f"{len(y_true)}"
         )
-        diffs.append(_micro_f1(weights @ a) - _micro_f1(weights @ b))
-    low, high = np.quantile(
-        np.concatenate(diffs), [(1 - confidence) / 2, (1 + confidence) / 2]
+    gold = np.asarray(y_true)[:, None] == np.asarray(labels)[None, :]
+    pred = np.asarray(y_pred)[:, None] == np.asarray(labels)[None, :]
+    return np.stack([gold & pred, pred, gold], axis=-1).astype(np.int64)
+
+
+def paired_bootstrap_macro_f1(
+    y_true: Sequence[int],
+    pred_a: Sequence[int],
+    pred_b: Sequence[int],
+    *,
+    labels: Sequence[int],
+    resamples: int = 2_000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> PairedDifference:
+    """Macro-F1 of classifier a minus classifier b on the same texts, and a
+    percentile bootstrap interval over the texts (both scored on the same draws).
+
+    Example (a is right on every text, b always answers 0):
+
+    >>> str(paired_bootstrap_macro_f1([0, 1, 1], [0, 1, 1], [0, 0, 0], labels=[0, 1]))
+    '+0.750 (95% interval +0.000 to +0.750, 3 texts)'
+    """
+    a = class_counts(y_true, pred_a, labels)
+    b = class_counts(y_true, pred_b, labels)
+    result = _paired_bootstrap(
+        a, b, lambda c: _micro_f1(c).mean(-1), resamples, confidence, seed
     )
-    difference = float(_micro_f1(a.sum(0)) - _micro_f1(b.sum(0)))
-    return PairedDifference(difference, float(low), float(high), confidence, n)
+    return PairedDifference(*result, confidence, len(a), "texts")
 
 
 def mean_interval(values: Sequence[float], z: float = 1.96) -> tuple[float, float]:
