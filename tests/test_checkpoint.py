@@ -18,8 +18,11 @@ from torch.utils.data import DataLoader
 from tutorialkit.checkpoint import (
     Checkpoints,
     capture_rng,
+    existing_checkpoint,
+    load_checkpoint,
     load_weights,
     restore_rng,
+    save_checkpoint,
     save_weights,
 )
 from tutorialkit.optim import lr_scheduler
@@ -169,3 +172,27 @@ def test_the_resumable_checkpoint_is_written_when_it_is_due(
             state["batches_done"],
             state["finished"],
         ) == (step, 0, step, finished)
+
+
+def test_a_crash_between_the_renames_leaves_the_previous_checkpoint(tmp_path):
+    torch.manual_seed(0)
+    model = nn.Linear(3, 2)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=0.1)
+    scheduler = lr_scheduler(optimizer, "constant", warmup_steps=0, total_steps=4)
+    scaler = torch.amp.GradScaler("cpu", enabled=False)
+    model(torch.ones(1, 3)).sum().backward()
+    optimizer.step()
+    save_checkpoint(tmp_path / "last", model, optimizer, scheduler, scaler, {"step": 1})
+    saved = {k: v.clone() for k, v in model.state_dict().items()}
+    assert existing_checkpoint(tmp_path / "last") == tmp_path / "last"
+    # the moment between "last -> last.old" and "last.tmp -> last"
+    (tmp_path / "last").rename(tmp_path / "last.old")
+    assert existing_checkpoint(tmp_path / "last") == tmp_path / "last.old"
+    with torch.no_grad():
+        model.weight.add_(1.0)
+    state = load_checkpoint(tmp_path / "last", model, optimizer, scheduler, scaler)
+    assert state["step"] == 1 and torch.equal(model.weight, saved["weight"])
+    # the next save replaces it, and leaves no .old behind
+    save_checkpoint(tmp_path / "last", model, optimizer, scheduler, scaler, {"step": 2})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["last"]
+    assert existing_checkpoint(tmp_path / "nowhere") is None

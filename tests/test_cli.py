@@ -6,9 +6,12 @@
 import contextlib
 import io
 import json
+import os
 import re
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 import torch
@@ -126,8 +129,8 @@ def test_train_ner_writes_a_bundle_and_metrics(ner_run):
     bundle = load_bundle(out, device="cpu")
     assert (bundle.task, bundle.max_length) == ("ner", 32)
     assert set(bundle.id2label.values()) == {"O", "B-PER", "I-PER", "B-LOC", "I-LOC"}
-    # training state is not shipped
-    assert not any(p.name.startswith("checkpoints-") for p in out.iterdir())
+    # the resumable checkpoint is removed once the bundle is written
+    assert not (out / cli.CHECKPOINTS).exists()
 
 
 def test_predict_with_the_trained_bundle(ner_run, data):
@@ -409,5 +412,131 @@ def test_help_runs_as_a_module():
     )
     assert result.returncode == 0
     assert (
-        "python -m tutorialkit" in result.stdout and "{train,predict}" in result.stdout
+        "python -m tutorialkit" in result.stdout
+        and "{train,predict,evaluate}" in result.stdout
     )
+
+
+def table_lines(printed: str) -> list[str]:
+    """The lines of the report table at the end of what train or evaluate printed."""
+    lines = printed.splitlines()
+    start = max(
+        i for i, line in enumerate(lines) if line.lstrip().startswith("precision")
+    )
+    return [
+        line
+        for line in lines[start:]
+        if line and not line.startswith(("saved", "use it"))
+    ]
+
+
+def test_evaluate_prints_the_report_of_training(pretrained, data, tmp_path):
+    dev = data / "dev.tsv.conll"
+    options = ["--model", pretrained, "--epochs", 2, "--lr", 1e-3, "--max-length", 32]
+    status, trained = run(
+        [
+            "train",
+            "ner",
+            "--train",
+            data / "train.conll",
+            "--dev",
+            dev,
+            "--out",
+            tmp_path,
+        ]
+        + options
+    )
+    assert status == 0
+    status, evaluated = run(["evaluate", "--model", tmp_path, "--data", dev])
+    assert status == 0 and f"{dev}, 4 examples" in evaluated
+    # the saved bundle, loaded afresh, scores the dev file as training did
+    assert table_lines(evaluated) == table_lines(trained)
+    assert any(line.lstrip().startswith("PER") for line in table_lines(evaluated))
+
+
+def test_evaluate_classify_and_labels_the_model_does_not_know(
+    pretrained, data, tmp_path, capsys
+):
+    status, trained = run(
+        ["train", "classify", "--train", data / "train.csv", "--dev", data / "dev.tsv"]
+        + ["--text-column", "sentence", "--model", pretrained, "--out", tmp_path]
+    )
+    assert status == 0
+    status, evaluated = run(
+        ["evaluate", "--model", tmp_path, "--data", data / "dev.tsv"]
+        + ["--text-column", "sentence"]
+    )
+    assert status == 0 and table_lines(evaluated) == table_lines(trained)
+    assert "accuracy" in evaluated and "macro avg" in evaluated
+    unknown = tmp_path / "three.tsv"
+    unknown.write_text("sentence\tlabel\na film\tneutral\n")
+    status, _ = run(
+        [
+            "evaluate",
+            "--model",
+            tmp_path,
+            "--data",
+            unknown,
+            "--text-column",
+            "sentence",
+        ]
+    )
+    error = capsys.readouterr().err
+    assert status == 2 and f"'neutral' (first in the example at {unknown}:2)" in error
+    # one error line (the rest of stderr is the progress of loading the weights)
+    assert [line for line in error.splitlines() if "error:" in line] == [
+        line for line in error.splitlines() if "was not trained on" in line
+    ]
+
+
+def test_resume_without_a_checkpoint_is_an_error(pretrained, data, tmp_path, capsys):
+    status, _ = run(
+        ["train", "classify", "--train", data / "train.csv", "--text-column"]
+        + ["sentence", "--model", pretrained, "--out", tmp_path, "--resume"]
+    )
+    error = capsys.readouterr().err
+    assert status == 2 and "--resume: no checkpoint in" in error
+
+
+def test_train_resumes_after_a_kill_to_the_same_weights(
+    pretrained, data, tmp_path, capsys
+):
+    """A real SIGKILL in the middle of a run, then the same command with --resume."""
+    command = ["train", "classify", "--train", data / "train.csv", "--text-column"]
+    command += ["sentence", "--model", pretrained, "--epochs", 30, "--batch-size", 4]
+    command += ["--save-every", 5, "--device", "cpu"]
+    killed, whole = tmp_path / "killed", tmp_path / "whole"
+    # the same number of threads as this process, so that the arithmetic is the same
+    env = {**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads())}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tutorialkit", *map(str, command), "--out", killed],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    state = killed / cli.CHECKPOINTS / "last" / "state.json"
+    deadline = time.monotonic() + 120
+    while not (state.exists() and json.loads(state.read_text())["step"] >= 20):
+        assert process.poll() is None, "the run ended before it could be killed"
+        assert time.monotonic() < deadline, "no checkpoint after 120 s"
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    assert process.wait() == -signal.SIGKILL
+    # killed mid-run: a checkpoint, no bundle
+    assert not (killed / "tutorialkit.json").exists()
+    step = json.loads(state.read_text())["step"]
+    assert 20 <= step < 150
+    # other options than the interrupted run's: refused, the checkpoint left as it was
+    assert run([*command, "--out", killed, "--resume", "--lr", 1e-3])[0] == 2
+    assert "lr: 5e-05 -> 0.001" in capsys.readouterr().err
+    assert json.loads(state.read_text())["step"] == step
+    assert run([*command, "--out", killed, "--resume"])[0] == 0
+    assert run([*command, "--out", whole])[0] == 0
+    resumed, straight = (
+        load_bundle(d, device="cpu").model.state_dict() for d in (killed, whole)
+    )
+    assert resumed.keys() == straight.keys()
+    for name in straight:
+        assert torch.equal(resumed[name], straight[name]), name
+    metrics = [json.loads((d / "metrics.json").read_text()) for d in (killed, whole)]
+    assert metrics[0]["evals"] == metrics[1]["evals"]

@@ -174,8 +174,10 @@ def save_checkpoint(
     ``folder`` gets ``model.safetensors``, ``optimizer.safetensors`` (AdamW's moment
     tensors) and ``state.json`` (the optimiser's hyper-parameters, the scheduler and
     scaler states and ``state``: step, epoch, random states, history, config). The
-    folder is written under a temporary name and then renamed, so a crash while saving
-    leaves the previous checkpoint.
+    folder is written under a temporary name; then the previous checkpoint is renamed
+    ``folder.old``, the new one takes its place and the old one is deleted. A crash at
+    any moment leaves a complete checkpoint: ``folder``, or ``folder.old`` between the
+    two renames (:func:`existing_checkpoint` finds it).
     """
     folder = Path(folder)
     temporary = folder.with_name(folder.name + ".tmp")
@@ -200,8 +202,34 @@ def save_checkpoint(
         "scaler": scaler.state_dict(),
     }
     (temporary / STATE_FILE).write_text(json.dumps(everything))
-    shutil.rmtree(folder, ignore_errors=True)
+    previous = folder.with_name(folder.name + ".old")
+    shutil.rmtree(previous, ignore_errors=True)
+    if folder.exists():
+        folder.rename(previous)
     temporary.rename(folder)
+    shutil.rmtree(previous, ignore_errors=True)
+
+
+def existing_checkpoint(folder: str | Path) -> Path | None:
+    """The complete checkpoint of ``folder``: the folder itself, or ``folder.old`` when
+    a crash came between the two renames of :func:`save_checkpoint`; None if neither
+    holds one."""
+    folder = Path(folder)
+    for candidate in (folder, folder.with_name(folder.name + ".old")):
+        if (candidate / STATE_FILE).exists():
+            return candidate
+    return None
+
+
+def config_changes(saved: dict, config: TrainConfig) -> list[str]:
+    """The fields of ``config`` that differ from a checkpoint's ``saved`` config, as
+    "name: saved -> now", leaving out those a resumed run may change."""
+    now = asdict(config)
+    return [
+        f"{k}: {saved.get(k)!r} -> {now[k]!r}"
+        for k in now
+        if k not in RESUMABLE_CHANGES and saved.get(k) != now[k]
+    ]
 
 
 def load_checkpoint(
@@ -219,20 +247,16 @@ def load_checkpoint(
     for ``progress`` and ``device``): resuming with another learning rate or batch count
     would silently start a different run.
     """
-    folder = Path(folder)
-    if not (folder / STATE_FILE).exists():
+    found = existing_checkpoint(folder)
+    if found is None:
         raise FileNotFoundError(
             f"no checkpoint to resume from in {folder}: expected {STATE_FILE} written "
             "by train()"
         )
+    folder = found
     state = json.loads((folder / STATE_FILE).read_text())
     if config is not None:
-        saved, now = state["config"], asdict(config)
-        changed = [
-            f"{k}: {saved.get(k)!r} -> {now[k]!r}"
-            for k in now
-            if k not in RESUMABLE_CHANGES and saved.get(k) != now[k]
-        ]
+        changed = config_changes(state["config"], config)
         if changed:
             raise ValueError(
                 f"the checkpoint in {folder} was written with another config "

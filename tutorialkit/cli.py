@@ -8,28 +8,35 @@ without writing Python.
     python -m tutorialkit train classify --train train.tsv --text-column sentence \
         --model bert-base-uncased --out runs/sst2
     python -m tutorialkit predict --model runs/ner --input texts.txt > entities.jsonl
+    python -m tutorialkit evaluate --model runs/ner --data test.conll
 
 ``train`` reads the files with :func:`tutorialkit.conll.read_conll` or
 :func:`tutorialkit.data.read_text_classification`, fine-tunes with
 :func:`tutorialkit.train.train`, scores the dev set after every epoch (entity-level F1
 for NER, macro-F1 for classification: the scores of :mod:`tutorialkit.metrics`), keeps
 the best epoch, and writes a bundle (:func:`tutorialkit.deploy.save_bundle`) and
-``metrics.json`` into ``--out``. ``predict`` loads a bundle and answers with one JSON
-object per input line. Bad input (a malformed file, a dev label the training file never
-shows, a model that cannot be found) ends with one line on stderr that says what was
-expected, and exit status 2.
+``metrics.json`` into ``--out``. While it trains, the resumable checkpoint of
+:mod:`tutorialkit.checkpoint` is kept in ``--out/checkpoints`` (at each epoch's end,
+or every ``--save-every`` steps): after a crash or a kill, the same command with
+``--resume`` continues from it to the same final weights. ``predict`` loads a bundle
+and answers with one JSON object per input line; ``evaluate`` scores a bundle on a
+labelled file with the report of training's dev scoring. Bad input (a malformed file, a
+dev label the training file never shows, a model that cannot be found) ends with one
+line on stderr that says what was expected, and exit status 2.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from tutorialkit.batching import LengthGroupedBatches
+from tutorialkit.checkpoint import STATE_FILE, config_changes, existing_checkpoint
 from tutorialkit.conll import read_conll
 from tutorialkit.data import read_text_classification, split_dataset
 from tutorialkit.deploy import BundleError, load_bundle, save_bundle
@@ -40,6 +47,8 @@ from tutorialkit.textfiles import DataFormatError
 EXIT_BAD_INPUT = 2
 # --model minilm: the quick profile's all-MiniLM-L6-v2, offline
 PACKAGED_MODEL = "minilm"
+# the folder under --out that holds the resumable checkpoint while a run trains
+CHECKPOINTS = "checkpoints"
 # texts answered at a time, so that the first answers come out early
 PREDICT_CHUNK = 256
 TSV_HEADERS = {
@@ -109,11 +118,12 @@ def build_parser() -> argparse.ArgumentParser:
         "or option.",
     )
     commands = parser.add_subparsers(
-        dest="command", required=True, metavar="{train,predict}"
+        dest="command", required=True, metavar="{train,predict,evaluate}"
     )
 
     _add_train_commands(commands, _data_options())
     _add_predict_command(commands)
+    _add_evaluate_command(commands)
     return parser
 
 
@@ -144,7 +154,12 @@ def _add_file_options(common: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="folder for the fine-tuned bundle and metrics.json",
     )
-    common.add_argument(
+    _add_encoding_option(common)
+
+
+def _add_encoding_option(parser: argparse.ArgumentParser) -> None:
+    """--encoding of the data files."""
+    parser.add_argument(
         "--encoding",
         default="utf-8",
         help="encoding of the data files (default: utf-8)",
@@ -201,6 +216,19 @@ def _add_training_options(common: argparse.ArgumentParser) -> None:
     common.add_argument(
         "--device", help="cpu, cuda, cuda:1, mps (default: the best available)"
     )
+    common.add_argument(
+        "--save-every",
+        type=_positive(int),
+        metavar="N",
+        help="write the resumable checkpoint every N steps (default: at the end of "
+        "each epoch)",
+    )
+    common.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an interrupted run from the checkpoint in --out/checkpoints; "
+        "pass the same options as the run that was interrupted",
+    )
 
 
 def _add_train_commands(commands, common: argparse.ArgumentParser) -> None:
@@ -218,14 +246,7 @@ def _add_train_commands(commands, common: argparse.ArgumentParser) -> None:
         "the tag), a blank line after each sentence, -DOCSTART- lines ignored. Scored "
         "by entity F1.",
     )
-    ner.add_argument(
-        "--scheme",
-        choices=("auto", "iob1", "iob2"),
-        default="auto",
-        help="how the tags are written: iob2 (B- starts every entity), iob1 (the "
-        "original "
-        "CoNLL-2003 files), or auto: iob2 if valid, else iob1 (default: auto)",
-    )
+    _add_scheme_option(ner)
     classify = tasks.add_parser(
         "classify",
         parents=[common],
@@ -234,6 +255,23 @@ def _add_train_commands(commands, common: argparse.ArgumentParser) -> None:
         "column and a label column "
         "(quoted texts may hold delimiters and line breaks). Scored by macro-F1.",
     )
+    _add_column_options(classify)
+
+
+def _add_scheme_option(parser: argparse.ArgumentParser) -> None:
+    """--scheme of CoNLL files."""
+    parser.add_argument(
+        "--scheme",
+        choices=("auto", "iob1", "iob2"),
+        default="auto",
+        help="how the tags are written: iob2 (B- starts every entity), iob1 (the "
+        "original "
+        "CoNLL-2003 files), or auto: iob2 if valid, else iob1 (default: auto)",
+    )
+
+
+def _add_column_options(classify: argparse.ArgumentParser) -> None:
+    """Where the text and the label are in a CSV/TSV file."""
     classify.add_argument(
         "--text-column",
         default="text",
@@ -306,6 +344,41 @@ def _add_predict_command(commands) -> None:
     )
 
 
+def _add_evaluate_command(commands) -> None:
+    """``evaluate``: a trained bundle's scores on a labelled file."""
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="score a trained bundle on a labelled file",
+        description="Score a folder written by 'train' on a labelled file of its task "
+        "(CoNLL for ner, CSV/TSV for classify) and print the report of training's dev "
+        "scoring: entity precision, recall and F1 per type (ner), or per-class "
+        "precision, recall and F1 with accuracy and macro-F1 (classify).",
+    )
+    evaluate.add_argument(
+        "--model",
+        required=True,
+        type=Path,
+        metavar="DIR",
+        help="a folder written by 'train'",
+    )
+    evaluate.add_argument(
+        "--data", required=True, type=Path, metavar="FILE", help="the labelled file"
+    )
+    _add_encoding_option(evaluate)
+    _add_scheme_option(evaluate)
+    _add_column_options(evaluate)
+    evaluate.add_argument(
+        "--batch-size",
+        type=_positive(int),
+        metavar="N",
+        default=32,
+        help="examples per forward pass (default: 32)",
+    )
+    evaluate.add_argument(
+        "--device", help="cpu, cuda, mps (default: the best available)"
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``python -m tutorialkit`` with ``argv`` (default: the command line); return
     the exit status.
@@ -323,6 +396,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "predict":
             run_predict(args)
+        elif args.command == "evaluate":
+            run_evaluate(args)
         else:
             run_train(args)
     except (
@@ -412,15 +487,14 @@ def _read_splits(
     return first + last, dev, f"10% of {args.train}"
 
 
-def _check_dev_labels(
-    dev_labels: Sequence[tuple[str, str]],
-    known: Sequence[str],
-    args: argparse.Namespace,
+def _check_labels(
+    labels: Sequence[tuple[str, str]], known: Sequence[str], what: str, fix: str
 ) -> None:
-    """InputError naming every dev label (with where it first occurs) that the model
-    cannot predict."""
+    """InputError naming every label (with where it first occurs) that the model
+    cannot predict: ``what`` names the data and the model's labels, ``fix`` says what
+    to do."""
     unseen: dict[str, str] = {}
-    for label, source in dev_labels:
+    for label, source in labels:
         if label not in known:
             unseen.setdefault(label, source)
     if unseen:
@@ -428,12 +502,47 @@ def _check_dev_labels(
             f"{label!r} (first in the example at {source})"
             for label, source in unseen.items()
         )
-        raise InputError(
-            f"the dev set has labels that never occur in --train {args.train}: "
-            f"{where}; the model "
-            "cannot learn them. Add training examples with them, or leave them out "
-            "of the dev set"
-        )
+        raise InputError(f"{what}: {where}; {fix}")
+
+
+def _check_dev_labels(
+    dev_labels: Sequence[tuple[str, str]],
+    known: Sequence[str],
+    args: argparse.Namespace,
+) -> None:
+    """InputError naming every dev label that never occurs in the training file."""
+    _check_labels(
+        dev_labels,
+        known,
+        f"the dev set has labels that never occur in --train {args.train}",
+        "the model cannot learn them. Add training examples with them, or leave them "
+        "out of the dev set",
+    )
+
+
+def _ner_report(model, tokenizer, id2label, sentences, max_length, batch_size):
+    """Entity precision, recall and F1 of ``model`` on tagged ``sentences``."""
+    from tutorialkit.metrics import entity_report
+    from tutorialkit.ner import predict_tags
+
+    options = {"max_length": max_length, "batch_size": batch_size}
+    predicted = predict_tags(model, tokenizer, sentences, id2label, **options)
+    return entity_report([s.tags for s in sentences], predicted)
+
+
+def _classify_report(model, tokenizer, id2label, rows, max_length, batch_size):
+    """Per-class precision, recall and F1, accuracy and macro-F1 of ``model`` on
+    labelled ``rows``, through the inference pipeline."""
+    from tutorialkit.apps import SentimentPipeline
+    from tutorialkit.metrics import classification_report
+
+    pipe = SentimentPipeline(
+        model, tokenizer, id2label, batch_size=batch_size, max_length=max_length
+    )
+    predicted = [answer.label for answer in pipe([row.text for row in rows])]
+    return classification_report(
+        [row.label for row in rows], predicted, labels=list(id2label.values())
+    )
 
 
 def _column(value: str) -> str | int:
@@ -466,8 +575,7 @@ def _train_ner(args: argparse.Namespace) -> None:
         DataCollatorForTokenClassification,
     )
 
-    from tutorialkit.metrics import entity_report
-    from tutorialkit.ner import encode_sentences, label_maps, predict_tags
+    from tutorialkit.ner import encode_sentences, label_maps
 
     train_rows, dev_rows, dev_name = _read_splits(
         args,
@@ -492,12 +600,10 @@ def _train_ner(args: argparse.Namespace) -> None:
             train_rows, tokenizer, label2id, max_length=args.max_length
         )
     ]
-    gold = [s.tags for s in dev_rows]
 
     def report(model):
-        options = {"max_length": args.max_length, "batch_size": args.batch_size}
-        predicted = predict_tags(model, tokenizer, dev_rows, id2label, **options)
-        return entity_report(gold, predicted)
+        options = (args.max_length, args.batch_size)
+        return _ner_report(model, tokenizer, id2label, dev_rows, *options)
 
     def scores(r) -> dict[str, float]:
         return {key: getattr(r.micro, key) for key in ("precision", "recall", "f1")}
@@ -520,9 +626,7 @@ def _train_classify(args: argparse.Namespace) -> None:
     the inference pipeline."""
     from transformers import AutoModelForSequenceClassification, DataCollatorWithPadding
 
-    from tutorialkit.apps import SentimentPipeline
     from tutorialkit.classify import encode_labeled
-    from tutorialkit.metrics import classification_report
 
     train_rows, dev_rows, dev_name = _read_splits(
         args, _classification_reader(args), label_of=lambda row: row.label
@@ -545,19 +649,10 @@ def _train_classify(args: argparse.Namespace) -> None:
     )
     _check_max_length(model, args)
     features = encode_labeled(train_rows, tokenizer, labels, args.max_length)
-    gold, texts = [row.label for row in dev_rows], [row.text for row in dev_rows]
 
     def report(model):
-        pipe = SentimentPipeline(
-            model,
-            tokenizer,
-            id2label,
-            batch_size=args.batch_size,
-            max_length=args.max_length,
-        )
-        return classification_report(
-            gold, [answer.label for answer in pipe(texts)], labels=labels
-        )
+        options = (args.max_length, args.batch_size)
+        return _classify_report(model, tokenizer, id2label, dev_rows, *options)
 
     def scores(r) -> dict[str, float]:
         return {"accuracy": r.accuracy, "macro_f1": r.macro.f1}
@@ -634,16 +729,23 @@ def _fit(
         [len(f["input_ids"]) for f in features], args.batch_size
     )
     loader = DataLoader(features, batch_sampler=batches, collate_fn=collate)
-    args.out.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
+    checkpoints = args.out / CHECKPOINTS
     config = TrainConfig(
         lr=args.lr,
         epochs=args.epochs,
         seed=args.seed,
         device=args.device,
         metric=metric,
+        output_dir=str(checkpoints),
+        save_every=args.save_every,
     )
-    history = train(model, loader, config, evaluate=lambda m: scores(report(m)))
+    if args.resume:
+        _check_resumable(checkpoints / "last", config)
+    args.out.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    history = train(
+        model, loader, config, evaluate=lambda m: scores(report(m)), resume=args.resume
+    )
     seconds = time.perf_counter() - started
     final = report(model)
     table = final.table()
@@ -652,14 +754,40 @@ def _fit(
         f"\ndev set ({sizes['dev']}, {sizes['n_dev']} examples), best epoch "
         f"{best['epoch']:.0f} of {args.epochs}:"
     )
-    print(table.to_string(float_format="{:.3f}".format))
+    _print_report(final)
     save_bundle(model, tokenizer, args.out, task=task, max_length=args.max_length)
     _write_metrics(args, task, sizes, seconds, history, table)
+    shutil.rmtree(checkpoints)  # the run is complete: nothing left to resume
     print(
         f"saved the model, its tokenizer and labels to {args.out}; metrics in "
         f"{args.out / 'metrics.json'}\n"
         f"use it: python -m tutorialkit predict --model {args.out} --input texts.txt"
     )
+
+
+def _check_resumable(folder: Path, config) -> None:
+    """InputError unless ``folder`` holds a checkpoint written with this ``config``."""
+    found = existing_checkpoint(folder)
+    if found is None:
+        raise InputError(
+            f"--resume: no checkpoint in {folder}: the run never wrote one, or it "
+            "finished (its bundle is in --out). Run without --resume"
+        )
+    changed = config_changes(
+        json.loads((found / STATE_FILE).read_text())["config"], config
+    )
+    if changed:
+        raise InputError(
+            f"--resume: the checkpoint in {found} was written with other options "
+            f"({'; '.join(changed)}): pass the options of the interrupted run"
+        )
+
+
+def _print_report(report) -> None:
+    """The report's table, and the accuracy of a classification report."""
+    print(report.table().to_string(float_format="{:.3f}".format))
+    if hasattr(report, "accuracy"):
+        print(f"accuracy {report.accuracy:.3f}")
 
 
 def _write_metrics(args, task: str, sizes: dict, seconds: float, history, table):
@@ -772,3 +900,38 @@ def run_predict(args: argparse.Namespace) -> None:
                 for row in _tsv_rows(answer):
                     print("\t".join(str(v).replace("\t", " ") for v in row))
         sys.stdout.flush()
+
+
+# --------------------------------------------------------------------------------------
+# evaluate
+# --------------------------------------------------------------------------------------
+
+
+def run_evaluate(args: argparse.Namespace) -> None:
+    """``evaluate``: load the bundle, read the labelled file of its task, print the
+    report that training prints for its dev set.
+
+    Usage: ``run_evaluate(build_parser().parse_args(["evaluate", "--model",
+    "runs/ner", "--data", "test.conll"]))``.
+    """
+    bundle = load_bundle(args.model, device=args.device)
+    known = list(bundle.id2label.values())
+    if bundle.task == "ner":
+        rows = read_conll(args.data, scheme=args.scheme, encoding=args.encoding)
+        labels = [(tag, s.source) for s in rows for tag in s.tags]
+        report_of = _ner_report
+    else:
+        rows = _classification_reader(args)(args.data)
+        labels = [(row.label, row.source) for row in rows]
+        report_of = _classify_report
+    _check_labels(
+        labels,
+        known,
+        f"--data {args.data} has labels that the model in {args.model} was not "
+        f"trained on (it knows {known})",
+        "score it on data with the model's labels only",
+    )
+    options = (bundle.max_length, args.batch_size)
+    report = report_of(bundle.model, bundle.tokenizer, bundle.id2label, rows, *options)
+    print(f"{args.data}, {len(rows)} examples, model {args.model} ({bundle.task}):")
+    _print_report(report)
