@@ -311,13 +311,7 @@ def _add_predict_command(commands) -> None:
         "every label "
         "(classify).",
     )
-    predict.add_argument(
-        "--model",
-        required=True,
-        type=Path,
-        metavar="DIR",
-        help="a folder written by 'train'",
-    )
+    _add_bundle_option(predict)
     predict.add_argument(
         "--input",
         type=Path,
@@ -332,16 +326,30 @@ def _add_predict_command(commands) -> None:
         "(ner) or "
         "per text (classify) (default: jsonl)",
     )
-    predict.add_argument(
+    _add_inference_options(predict)
+
+
+def _add_bundle_option(parser: argparse.ArgumentParser) -> None:
+    """--model: the folder that train wrote."""
+    parser.add_argument(
+        "--model",
+        required=True,
+        type=Path,
+        metavar="DIR",
+        help="a folder written by 'train'",
+    )
+
+
+def _add_inference_options(parser: argparse.ArgumentParser) -> None:
+    """--batch-size and --device of a bundle's forward passes."""
+    parser.add_argument(
         "--batch-size",
         type=_positive(int),
         metavar="N",
         default=32,
         help="texts per forward pass (default: 32)",
     )
-    predict.add_argument(
-        "--device", help="cpu, cuda, mps (default: the best available)"
-    )
+    parser.add_argument("--device", help="cpu, cuda, mps (default: the best available)")
 
 
 def _add_evaluate_command(commands) -> None:
@@ -354,29 +362,14 @@ def _add_evaluate_command(commands) -> None:
         "scoring: entity precision, recall and F1 per type (ner), or per-class "
         "precision, recall and F1 with accuracy and macro-F1 (classify).",
     )
-    evaluate.add_argument(
-        "--model",
-        required=True,
-        type=Path,
-        metavar="DIR",
-        help="a folder written by 'train'",
-    )
+    _add_bundle_option(evaluate)
     evaluate.add_argument(
         "--data", required=True, type=Path, metavar="FILE", help="the labelled file"
     )
     _add_encoding_option(evaluate)
     _add_scheme_option(evaluate)
     _add_column_options(evaluate)
-    evaluate.add_argument(
-        "--batch-size",
-        type=_positive(int),
-        metavar="N",
-        default=32,
-        help="examples per forward pass (default: 32)",
-    )
-    evaluate.add_argument(
-        "--device", help="cpu, cuda, mps (default: the best available)"
-    )
+    _add_inference_options(evaluate)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
