@@ -17,6 +17,7 @@ Examples::
 
     python benchmarks/ner_train.py            # MiniLM on the packaged WNUT-16
     python benchmarks/ner_train.py --max-steps 20 --runners trainer
+    python benchmarks/ner_train.py --amp bf16   # bfloat16 autocast, also on a CPU
     python benchmarks/ner_train.py --model bert-base-cased --data eng.train \
         --epochs 3 --batch-size 32 --lr 5e-5
 """
@@ -37,7 +38,7 @@ from tutorialkit.env import pick_device, seed_everything
 from tutorialkit.metrics import entity_report
 from tutorialkit.ner import encode_sentences, label_maps, predict_tags
 from tutorialkit.resources import load_model, load_tokenizer, load_wnut16, packaged_path
-from tutorialkit.train import TrainConfig, resolve_amp, train
+from tutorialkit.train import AMP_CHOICES, TrainConfig, resolve_amp, train
 
 RUNNERS = ("tutorialkit", "trainer")
 
@@ -66,6 +67,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--device", default=None, help="cpu, cuda, mps (default: the best available)"
     )
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--amp",
+        choices=tuple(AMP_CHOICES),
+        default="auto",
+        help="autocast dtype for both runners (default: auto, float32 on a CPU)",
+    )
     parser.add_argument("--runners", nargs="+", choices=RUNNERS, default=list(RUNNERS))
     return parser.parse_args(argv)
 
@@ -96,6 +103,7 @@ def run_tutorialkit(model, loader, args, device) -> int:
         device=str(device),
         progress=False,
         restore_best=False,
+        amp=args.amp,
     )
     return len(train(model, loader, config).train)
 
@@ -105,7 +113,7 @@ def run_trainer(model, features, collate, args, device) -> int:
     number of updates."""
     from transformers import PrinterCallback, Trainer, TrainingArguments
 
-    amp = resolve_amp("auto", device)
+    amp = resolve_amp(args.amp, device)
     with tempfile.TemporaryDirectory() as folder:
         arguments = TrainingArguments(
             output_dir=folder,
@@ -196,6 +204,7 @@ def benchmark(runner: str, args, splits, device) -> dict:
         "model": source,
         "data": args.data,
         "device": str(device),
+        "amp": str(resolve_amp(args.amp, device)).removeprefix("torch."),
         "steps": steps,
         "tokens_per_s": round(tokens / train_seconds, 1),
         "train_seconds": round(train_seconds, 2),
