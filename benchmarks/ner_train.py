@@ -201,7 +201,7 @@ def benchmark(runner: str, args, splits, device) -> dict:
     f1 = entity_report([s.tags for s in test_set], predicted).micro.f1
     return {
         "runner": runner,
-        "model": source,
+        "model": str(source),
         "data": args.data,
         "device": str(device),
         "amp": str(resolve_amp(args.amp, device)).removeprefix("torch."),
