@@ -320,27 +320,36 @@ def _micro_f1(counts: np.ndarray) -> np.ndarray:
     return np.where(total > 0, 2 * correct / np.maximum(total, 1), 0.0)
 
 
-def _paired_bootstrap(
+def paired_bootstrap(
     a: np.ndarray,
     b: np.ndarray,
     score: Callable[[np.ndarray], np.ndarray],
-    resamples: int,
-    confidence: float,
-    seed: int,
+    resamples: int = 2_000,
+    confidence: float = 0.95,
+    seed: int = 0,
 ) -> tuple[float, float, float]:
     """``score`` of a's summed per-item counts minus b's, and the percentile interval
     of that difference when the items are drawn again with replacement.
 
-    Each resample scores *both* systems on the same draw (paired), so the interval
-    says how much the difference depends on which items were tested. It does not
-    cover the training run's own noise (seed, data order): that takes several runs.
+    ``a`` and ``b`` hold one row of counts per test item (a sentence's correct,
+    predicted and gold entities; a text's per-class counts), so a score is a function
+    of their sums. A draw of the items is a vector of how often each was drawn, and the
+    sums of a batch of draws are one matrix product. Each draw scores *both* systems
+    (paired), so the interval says how much the difference depends on which items
+    were tested. It does not cover the training run's own noise (seed, data order):
+    that takes several runs.
+
+    Example (one item: drawing it again changes nothing):
+
+    >>> paired_bootstrap(np.array([[1.0]]), np.array([[0.0]]), lambda c: c[..., 0])
+    (1.0, 1.0, 1.0)
     """
     if not 0 < confidence < 1:
         raise ValueError(f"confidence: expected a value in (0, 1), found {confidence}")
     n, rng, diffs = len(a), np.random.default_rng(seed), []
     if n == 0:
         raise ValueError("expected at least one test item, found none")
-    for start in range(0, resamples, 250):  # (chunk, n) weights at a time
+    for start in range(0, resamples, 250):  # (chunk, n) draw counts at a time
         weights = rng.multinomial(
             n, np.full(n, 1 / n), size=min(250, resamples - start)
         )
@@ -374,7 +383,7 @@ def paired_bootstrap_f1(
     """
     a = sentence_entity_counts(gold, pred_a)
     b = sentence_entity_counts(gold, pred_b)
-    result = _paired_bootstrap(a, b, _micro_f1, resamples, confidence, seed)
+    result = paired_bootstrap(a, b, _micro_f1, resamples, confidence, seed)
     return PairedDifference(*result, confidence, len(a))
 
 
@@ -420,7 +429,7 @@ def paired_bootstrap_macro_f1(
     """
     a = class_counts(y_true, pred_a, labels)
     b = class_counts(y_true, pred_b, labels)
-    result = _paired_bootstrap(
+    result = paired_bootstrap(
         a, b, lambda c: _micro_f1(c).mean(-1), resamples, confidence, seed
     )
     return PairedDifference(*result, confidence, len(a), "texts")
