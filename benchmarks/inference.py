@@ -86,28 +86,24 @@ def ours(bundle, texts: list[str], batch_size: int, dtype: torch.dtype) -> list:
 def theirs(bundle, texts: list[str], batch_size: int, aggregation: str | None) -> list:
     """transformers.pipeline's answers on the same model, as comparable values."""
     device = next(bundle.model.parameters()).device
-    if bundle.task == "ner":
-        pipe = pipeline(
-            "token-classification",
-            model=bundle.model,
-            tokenizer=bundle.tokenizer,
-            aggregation_strategy=aggregation,
-            device=device,
+    task, options = (
+        ("token-classification", {"aggregation_strategy": aggregation})
+        if bundle.task == "ner"
+        else (
+            "text-classification",
+            {"truncation": True, "max_length": bundle.max_length},
         )
-        answers = pipe(texts, batch_size=batch_size)
+    )
+    pipe = pipeline(
+        task, model=bundle.model, tokenizer=bundle.tokenizer, device=device, **options
+    )
+    answers = pipe(texts, batch_size=batch_size)
+    if bundle.task == "ner":
         return [
             {(e["start"], e["end"], e["entity_group"]) for e in found}
             for found in answers
         ]
-    pipe = pipeline(
-        "text-classification",
-        model=bundle.model,
-        tokenizer=bundle.tokenizer,
-        device=device,
-        truncation=True,
-        max_length=bundle.max_length,
-    )
-    return [answer["label"] for answer in pipe(texts, batch_size=batch_size)]
+    return [answer["label"] for answer in answers]
 
 
 def runners(bundle, device: torch.device) -> dict[tuple[str, str], object]:
