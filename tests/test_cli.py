@@ -540,3 +540,27 @@ def test_train_resumes_after_a_kill_to_the_same_weights(
         assert torch.equal(resumed[name], straight[name]), name
     metrics = [json.loads((d / "metrics.json").read_text()) for d in (killed, whole)]
     assert metrics[0]["evals"] == metrics[1]["evals"]
+
+
+def test_train_under_torchrun_prints_and_writes_once(pretrained, data, tmp_path):
+    """`torchrun --nproc_per_node 2 -m tutorialkit train ...`: two processes train,
+    rank 0 alone prints the report and writes the bundle."""
+    command = ["train", "ner", "--train", data / "train.conll", "--model", pretrained]
+    command += ["--epochs", 2, "--batch-size", 4, "--max-length", 32, "--out", tmp_path]
+    result = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+        + ["--nproc_per_node=2", "-m", "tutorialkit", *map(str, command)],
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.count("holding out 2 of the 20 examples") == 1
+    assert (
+        len(re.findall(r"micro avg +[\d.]+ +[\d.]+ +[\d.]+ +\d+", result.stdout)) == 1
+    )
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert [e["step"] for e in metrics["evals"]] == [5, 10]  # 18 examples, batches of 4
+    assert load_bundle(tmp_path, device="cpu").task == "ner"
+    assert not (tmp_path / cli.CHECKPOINTS).exists()

@@ -9,7 +9,9 @@ is a plain tensor format that, unlike a pickle, cannot run code when it is loade
 :class:`Checkpoints` is what :func:`tutorialkit.train.train` uses: it keeps the best
 weights (in ``output_dir/best``, or in memory without a folder), writes
 ``output_dir/last``, and replays the data of an interrupted epoch so that a resumed run
-ends with the same weights as one that never stopped.
+ends with the same weights as one that never stopped. Under torchrun only rank 0 writes;
+the random states of every rank are kept, so a run resumes on as many processes as
+wrote it (:mod:`tutorialkit.distributed`).
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, load_model, save_file, save_model
 
+from tutorialkit import distributed
+
 if TYPE_CHECKING:
     from torch.utils.data import DataLoader
 
@@ -37,8 +41,8 @@ WEIGHTS_FILE = "model.safetensors"
 OPTIMIZER_FILE = "optimizer.safetensors"
 STATE_FILE = "state.json"
 # Fields of TrainConfig that may change when a run is resumed: they do not change its
-# result.
-RESUMABLE_CHANGES = ("progress", "device")
+# result (a run folder may be moved, or resumed on another device).
+RESUMABLE_CHANGES = ("progress", "device", "output_dir")
 
 
 # --------------------------------------------------------------------------------------
@@ -244,8 +248,8 @@ def load_checkpoint(
     ``state``.
 
     With ``config``, the checkpoint must have been written with the same config (except
-    for ``progress`` and ``device``): resuming with another learning rate or batch count
-    would silently start a different run.
+    for ``progress``, ``device`` and ``output_dir``): resuming with another learning
+    rate or batch count would silently start a different run.
     """
     found = existing_checkpoint(folder)
     if found is None:
@@ -326,11 +330,18 @@ class Checkpoints:
             self.scaler,
             self.config,
         )
+        n_ranks = distributed.world_size()
+        if len(saved["rng"]) != n_ranks:
+            raise ValueError(
+                f"the checkpoint in {self.folder / 'last'} was written by "
+                f"{len(saved['rng'])} process(es), this run has {n_ranks}: resume "
+                "with as many (each process's random states are in it)"
+            )
         self.first_epoch, self.finished = saved["epoch"], saved["finished"]
         if saved["batches_done"]:
             self.replay = saved
         else:
-            restore_rng(saved["rng"], self.loader)
+            restore_rng(saved["rng"][distributed.rank()], self.loader)
         return saved["history"]
 
     def steps(self, total_steps: int) -> Iterator[tuple[int, int, list]]:
@@ -344,14 +355,15 @@ class Checkpoints:
         loader draws the same order, skips the batches already used, and then continues
         the generators from where the checkpoint was taken, so that dropout draws the
         same masks as in the interrupted run. The groups run out in the epoch of step
-        ``total_steps``.
+        ``total_steps``. Under torchrun every rank draws rank 0's order.
         """
         n_batches, accum = len(self.loader), self.config.grad_accum_steps
         n_epochs = math.ceil(total_steps / math.ceil(n_batches / accum))
         for epoch in range(self.first_epoch, 0 if self.finished else n_epochs):
             # resuming mid-epoch: back to the epoch's first state
             if self.replay is not None:
-                restore_rng(self.replay["epoch_rng"], self.loader)
+                restore_rng(self.replay["epoch_rng"][distributed.rank()], self.loader)
+            distributed.same_data_order()
             # what a checkpoint in this epoch stores
             self.epoch_rng = capture_rng(self.loader)
             batches, done = iter(self.loader), 0
@@ -360,7 +372,7 @@ class Checkpoints:
                 done = self.replay["batches_done"]
                 for _ in range(done):
                     next(batches)
-                restore_rng(self.replay["rng"], self.loader)
+                restore_rng(self.replay["rng"][distributed.rank()], self.loader)
                 self.replay = None
             for start in range(done, n_batches, accum):
                 end = min(start + accum, n_batches)
@@ -368,12 +380,14 @@ class Checkpoints:
 
     def save_best(self, record: dict) -> None:
         """Keep the model's current weights as the best, with their evaluation
-        ``record``."""
+        ``record`` (in memory on every rank, or in the folder by rank 0)."""
         if self.folder is None:
             self.best_weights = {
                 name: tensor.detach().to("cpu", copy=True)
                 for name, tensor in self.model.state_dict().items()
             }
+            return
+        if not distributed.is_main():
             return
         save_weights(self.model, self.folder / "best")
         (self.folder / "best" / "metrics.json").write_text(json.dumps(record, indent=1))
@@ -383,6 +397,7 @@ class Checkpoints:
         if self.folder is None:
             self.model.load_state_dict(self.best_weights)
         else:
+            distributed.barrier()  # rank 0 has written them
             load_weights(self.model, self.folder / "best")
 
     def save_if_due(
@@ -392,7 +407,8 @@ class Checkpoints:
 
         It is due every ``config.save_every`` steps, or at every evaluation without it,
         and at the ``finished`` step (the last one, or an early stop), from which a
-        resumed run trains no more. Nothing is written without a folder.
+        resumed run trains no more. Nothing is written without a folder; under torchrun
+        rank 0 writes every rank's random states.
         """
         step, every = len(history.train), self.config.save_every
         evaluated = bool(history.evals) and history.evals[-1]["step"] == step
@@ -400,18 +416,22 @@ class Checkpoints:
             finished or (step % every == 0 if every else evaluated)
         ):
             return
+        # every rank's random states (one process: a list of one), in rank order
         if end == len(self.loader):  # the epoch is over: the next one starts afresh
             where = {"epoch": epoch + 1, "batches_done": 0}
         else:
-            where = {"epoch": epoch, "batches_done": end, "epoch_rng": self.epoch_rng}
+            epoch_rng = distributed.gather(self.epoch_rng)
+            where = {"epoch": epoch, "batches_done": end, "epoch_rng": epoch_rng}
         state = {
             "step": step,
             **where,
             "finished": finished,
-            "rng": capture_rng(self.loader),
+            "rng": distributed.gather(capture_rng(self.loader)),
             "history": asdict(history),
             "config": asdict(self.config),
         }
+        if not distributed.is_main():
+            return
         save_checkpoint(
             self.folder / "last",
             self.model,

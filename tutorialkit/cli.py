@@ -23,18 +23,27 @@ and answers with one JSON object per input line; ``evaluate`` scores a bundle on
 labelled file with the report of training's dev scoring. Bad input (a malformed file, a
 dev label the training file never shows, a model that cannot be found) ends with one
 line on stderr that says what was expected, and exit status 2.
+
+``train`` runs on several processes (GPUs, or CPU cores) when ``torchrun`` launches it
+(:mod:`tutorialkit.distributed`): ``--batch-size`` is then the global batch, split
+among the processes, and rank 0 prints and writes::
+
+    torchrun --nproc_per_node 2 -m tutorialkit train ner --train train.conll ...
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import shutil
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
+from tutorialkit import distributed
 from tutorialkit.batching import LengthGroupedBatches
 from tutorialkit.checkpoint import STATE_FILE, config_changes, existing_checkpoint
 from tutorialkit.conll import read_conll
@@ -554,10 +563,22 @@ def run_train(args: argparse.Namespace) -> None:
     from tutorialkit.env import seed_everything
 
     seed_everything(args.seed)  # the new head is initialised when the model is loaded
-    if args.task == "ner":
-        _train_ner(args)
-    else:
-        _train_classify(args)
+    with _quiet_unless_main():  # under torchrun only rank 0 prints
+        if args.task == "ner":
+            _train_ner(args)
+        else:
+            _train_classify(args)
+
+
+@contextlib.contextmanager
+def _quiet_unless_main() -> Iterator[None]:
+    """On rank 0 (or alone) nothing changes; on the other ranks print() writes
+    nowhere."""
+    if distributed.is_main():
+        yield
+        return
+    with open(os.devnull, "w") as nowhere, contextlib.redirect_stdout(nowhere):
+        yield
 
 
 def _train_ner(args: argparse.Namespace) -> None:
@@ -740,6 +761,8 @@ def _fit(
         model, loader, config, evaluate=lambda m: scores(report(m)), resume=args.resume
     )
     seconds = time.perf_counter() - started
+    if not distributed.is_main():  # rank 0 reports and writes the bundle
+        return
     final = report(model)
     table = final.table()
     best = history.best

@@ -19,6 +19,11 @@ It does, in this order, for every step:
 and returns a :class:`History` of the run (:func:`tutorialkit.plots.plot_history` draws
 it). With ``output_dir`` it writes checkpoints from which an interrupted run resumes to
 the same weights; without it, the best weights are kept in memory.
+
+Under ``torchrun`` the same function trains on several processes
+(:mod:`tutorialkit.distributed`): each global batch is split among them, the gradients
+are averaged by ``DistributedDataParallel``, rank 0 evaluates (every rank gets its
+scores, so all stop together) and only rank 0 writes files and prints.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
+from tutorialkit import distributed
 from tutorialkit.checkpoint import Checkpoints
 from tutorialkit.env import autocast_dtype, pick_device, seed_everything
 from tutorialkit.optim import SCHEDULES, lr_scheduler, param_groups
@@ -325,26 +331,42 @@ def train(
     ``model(**batch)`` returns the loss, ``evaluate(model)`` metrics by name.
     ``resume=True`` continues from ``config.output_dir/last`` to the same final weights.
     """
-    n_batches, total_steps = _check_inputs(train_loader, config, evaluate, resume)
-    device = pick_device(config.device)
+    sizes = _check_inputs(train_loader, config, evaluate, resume)
+    with distributed.process_group(pick_device(config.device)) as device:
+        return _train(model, train_loader, config, evaluate, resume, device, sizes)
+
+
+def _train(
+    model, train_loader, config, evaluate, resume, device, sizes: tuple[int, int]
+) -> History:
+    """The loop of :func:`train` on ``device`` (in a process group when launched);
+    ``sizes``: the batches per epoch and all the steps."""
+    n_batches, total_steps = sizes
     amp = resolve_amp(config.amp, device)  # the autocast dtype; float32: no autocast
     model.to(device).train()
+    parallel = distributed.wrap(model, device)  # the model itself in one process
     optimizer, scheduler, scaler = _optimizer(model, config, total_steps, amp)
     seed_everything(config.seed)  # a resumed run then restores its generators' states
     run = Checkpoints(config, model, optimizer, scheduler, scaler, train_loader)
     history = History(**run.resume()) if resume else History(config.metric, config.mode)
     bar = tqdm(
-        total=total_steps, initial=len(history.train), disable=not config.progress
+        total=total_steps,
+        initial=len(history.train),
+        disable=not (config.progress and distributed.is_main()),
     )
     for epoch, end, batches in run.steps(total_steps):  # the batches of one step
         step, step_loss = len(history.train) + 1, 0.0
-        for batch in batches:  # forward and backward; the gradients add up in .grad
-            batch = _to_device(batch, device)
+        for i, batch in enumerate(batches):  # forward, backward: gradients add up
+            # this process's rows of the batch, and its loss weight (1 alone)
+            batch, weight = distributed.split_batch(_to_device(batch, device))
             with torch.autocast(device.type, dtype=amp, enabled=amp != torch.float32):
-                loss = _finite(loss_of(model(**batch), batch, model), step)
-            scaler.scale(loss / len(batches)).backward()
-            step_loss += loss.item() / len(batches)
+                loss = _finite(loss_of(parallel(**batch), batch, model), step)
+            # several processes: the gradients are averaged during the last backward
+            with distributed.accumulating(parallel, last=i == len(batches) - 1):
+                scaler.scale(loss * weight / len(batches)).backward()
+            step_loss += loss.item() * weight / len(batches)
         norm, lr = optimizer_step(model, optimizer, scheduler, scaler, config.grad_clip)
+        step_loss = distributed.mean(step_loss)  # the whole batch's loss
         history.add_step(step, epoch + end / n_batches, step_loss, lr, norm)
         bar.update()
         bar.set_postfix(loss=f"{step_loss:.4f}", lr=f"{lr:.2e}")
@@ -392,6 +414,7 @@ def _check_inputs(
         raise ValueError(
             "resume=True reads the checkpoint in output_dir/last: pass output_dir="
         )
+    _check_split(train_loader)
     total_steps = config.max_steps or config.epochs * math.ceil(
         n_batches / config.grad_accum_steps
     )
@@ -401,6 +424,26 @@ def _check_inputs(
             f"warmup of {warmup} steps is longer than the run ({total_steps} steps)"
         )
     return n_batches, total_steps
+
+
+def _check_split(train_loader) -> None:
+    """Under torchrun, an error when the loader's batches cannot be split among the
+    processes (each batch is, row by row: :func:`tutorialkit.distributed.split_batch`).
+    """
+    n_ranks = distributed.world_size()
+    if n_ranks == 1:
+        return
+    batch_size = getattr(train_loader, "batch_size", None) or getattr(
+        getattr(train_loader, "batch_sampler", None), "batch_size", n_ranks
+    )
+    n_examples = len(getattr(train_loader, "dataset", [None] * n_ranks))
+    if batch_size < n_ranks or n_examples < n_ranks:
+        raise ValueError(
+            f"each batch is split among the {n_ranks} processes torchrun started, but "
+            f"the loader has batches of {batch_size} and {n_examples} examples: use a "
+            f"batch size of at least {n_ranks} (it is the global batch) or fewer "
+            "processes"
+        )
 
 
 def _warmup_steps(config: TrainConfig, total_steps: int) -> int:
@@ -476,13 +519,15 @@ def _evaluate(
     """Score the model, record the scores, keep the weights if best, and decide on early
     stopping.
 
-    ``evaluate(model)`` runs in eval mode (no dropout) without gradients; the model goes
-    back to train mode afterwards. After ``config.patience`` evaluations without a
+    ``evaluate(model)`` runs in eval mode (no dropout) without gradients, on rank 0
+    when several processes train (the others wait for its scores); the model goes back
+    to train mode afterwards. After ``config.patience`` evaluations without a
     better ``config.metric`` the history says ``stopped_early``.
     """
     model.eval()
-    with torch.no_grad():
-        metrics = evaluate(model)
+    with torch.no_grad():  # on rank 0 only; every rank gets its scores
+        metrics = evaluate(model) if distributed.is_main() else None
+    metrics = distributed.broadcast(metrics)
     model.train()
     record = {
         "step": len(history.train),
@@ -494,7 +539,7 @@ def _evaluate(
         run.save_best(record)
     if config.patience is not None and history.evals_since_best >= config.patience:
         history.stopped_early = True
-    if config.progress:
+    if config.progress and distributed.is_main():
         tqdm.write(_describe(record, history))
 
 
