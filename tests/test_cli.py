@@ -126,6 +126,7 @@ def test_train_ner_writes_a_bundle_and_metrics(ner_run):
         metrics["max_length"],
     ) == ("ner", 18, 2, 32)
     assert metrics["best"]["f1"] == metrics["dev_report"]["micro avg"]["f1"]
+    assert len(metrics["losses"]) == metrics["evals"][-1]["step"] == 5  # 18 / 4
     bundle = load_bundle(out, device="cpu")
     assert (bundle.task, bundle.max_length) == ("ner", 32)
     assert set(bundle.id2label.values()) == {"O", "B-PER", "I-PER", "B-LOC", "I-LOC"}

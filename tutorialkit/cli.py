@@ -807,8 +807,8 @@ def _print_report(report) -> None:
 
 
 def _write_metrics(args, task: str, sizes: dict, seconds: float, history, table):
-    """``metrics.json`` in the bundle: the run's settings, its evaluations and the final
-    dev report."""
+    """``metrics.json`` in the bundle: the run's settings, its evaluations, its training
+    loss at every step and the final dev report."""
     metrics = {
         "task": task,
         "model": args.model,
@@ -822,6 +822,7 @@ def _write_metrics(args, task: str, sizes: dict, seconds: float, history, table)
         "train_seconds": round(seconds, 1),
         "best": history.best,
         "evals": history.evals,
+        "losses": [record["loss"] for record in history.train],  # one per step
         "dev_report": table.to_dict(orient="index"),
     }
     (args.out / "metrics.json").write_text(
