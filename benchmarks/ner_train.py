@@ -18,6 +18,7 @@ Examples::
     python benchmarks/ner_train.py            # MiniLM on the packaged WNUT-16
     python benchmarks/ner_train.py --max-steps 20 --runners trainer
     python benchmarks/ner_train.py --amp bf16   # bfloat16 autocast, also on a CPU
+    python benchmarks/ner_train.py --max-steps 30 --profile  # where the time goes
     python benchmarks/ner_train.py --model bert-base-cased --data eng.train \
         --epochs 3 --batch-size 32 --lr 5e-5
 """
@@ -74,6 +75,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="autocast dtype for both runners (default: auto, float32 on a CPU)",
     )
     parser.add_argument("--runners", nargs="+", choices=RUNNERS, default=list(RUNNERS))
+    parser.add_argument(
+        "--trainer-optim",
+        choices=("adamw_torch_fused", "adamw_torch"),
+        default="adamw_torch_fused",
+        help="Trainer's AdamW: fused, like tutorialkit's (default), or the per-tensor "
+        "loop that adamw_torch runs on a CPU",
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="train under torch.profiler and print the 15 ops with the most self time "
+        "(its overhead slows the run: times are then not comparable)",
+    )
     return parser.parse_args(argv)
 
 
@@ -125,7 +139,7 @@ def run_trainer(model, features, collate, args, device) -> int:
             weight_decay=0.01,
             max_grad_norm=1.0,
             lr_scheduler_type="linear",
-            optim="adamw_torch",
+            optim=args.trainer_optim,
             seed=args.seed,
             bf16=amp == torch.bfloat16,
             fp16=amp == torch.float16,
@@ -142,6 +156,25 @@ def run_trainer(model, features, collate, args, device) -> int:
         # it would print its own summary line next to ours
         trainer.remove_callback(PrinterCallback)
         return trainer.train().global_step
+
+
+def profiled(run, device: torch.device):
+    """``run()`` under torch.profiler; print the 15 ops with the most self time (CPU, or
+    CUDA on a GPU), one JSON line each; return what ``run()`` returns."""
+    from torch.profiler import ProfilerActivity, profile
+
+    cuda = device.type == "cuda"
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+    with profile(activities=activities) as profiler:
+        result = run()
+    events = profiler.key_averages()
+    own = "self_device_time_total" if cuda else "self_cpu_time_total"
+    total = sum(getattr(e, own) for e in events)
+    for event in sorted(events, key=lambda e: getattr(e, own), reverse=True)[:15]:
+        seconds = getattr(event, own) / 1e6
+        record = {"op": event.key, "calls": event.count, "self_s": round(seconds, 3)}
+        print(json.dumps({**record, "share": round(seconds * 1e6 / total, 3)}))
+    return result
 
 
 def benchmark(runner: str, args, splits, device) -> dict:
@@ -180,11 +213,13 @@ def benchmark(runner: str, args, splits, device) -> dict:
     )
     synchronize(device)
     began = time.perf_counter()
-    steps = (
-        run_tutorialkit(model, loader, args, device)
-        if runner == "tutorialkit"
-        else run_trainer(model, features, collate, args, device)
-    )
+
+    def run() -> int:
+        if runner == "tutorialkit":
+            return run_tutorialkit(model, loader, args, device)
+        return run_trainer(model, features, collate, args, device)
+
+    steps = profiled(run, device) if args.profile else run()
     synchronize(device)
     train_seconds = time.perf_counter() - began
     tokens_per_epoch = sum(len(f["input_ids"]) for f in features)
