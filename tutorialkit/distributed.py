@@ -114,25 +114,32 @@ def count_items(batch: dict) -> int:
     return _rows(batch)
 
 
-def split_batch(batch: dict) -> tuple[dict, float]:
-    """This rank's rows of a global batch, and the weight of their mean loss.
+def split_batch(
+    batch: dict, rank_index: int | None = None, n_ranks: int | None = None
+) -> tuple[dict, float]:
+    """Rank ``rank_index``'s rows of a global batch split among ``n_ranks``, and the
+    weight of their mean loss (by default: this process's rank, the launcher's world
+    size).
 
-    Rank ``r`` takes the ``r``-th of ``world_size()`` nearly equal slices of the rows.
-    The weight is the slice's share of the batch's items (:func:`count_items`) times
-    the world size, so that DDP's average of the ranks' gradients is the gradient of
-    the mean loss over the whole batch. A rank whose slice is empty (a last batch with
+    Rank ``r`` takes the ``r``-th of ``n_ranks`` nearly equal slices of the rows. The
+    weight is the slice's share of the batch's items (:func:`count_items`) times
+    ``n_ranks``, so that DDP's average of the ranks' gradients is the gradient of the
+    mean loss over the whole batch. A rank whose slice is empty (a last batch with
     fewer rows than ranks) computes the first row with weight 0: every rank must take
-    part in the all-reduce. Alone: the batch and 1.0.
+    part in the all-reduce. One rank: the batch and 1.0.
 
-    Example (alone):
+    Example (two ranks; rank 1's row holds one labelled token of the batch's three):
 
-    >>> split_batch({"labels": torch.tensor([1, 0])})
-    ({'labels': tensor([1, 0])}, 1.0)
+    >>> labels = torch.tensor([[1, 2], [3, -100]])
+    >>> share, weight = split_batch({"labels": labels}, rank_index=1, n_ranks=2)
+    >>> share["labels"].tolist(), round(weight, 3)
+    ([[3, -100]], 0.667)
     """
-    n_ranks = world_size()
+    rank_index = rank() if rank_index is None else rank_index
+    n_ranks = world_size() if n_ranks is None else n_ranks
     if n_ranks == 1:
         return batch, 1.0
-    rows = torch.arange(_rows(batch)).tensor_split(n_ranks)[rank()]
+    rows = torch.arange(_rows(batch)).tensor_split(n_ranks)[rank_index]
     if len(rows) == 0:
         return {key: _take(value, torch.arange(1)) for key, value in batch.items()}, 0.0
     share = {key: _take(value, rows) for key, value in batch.items()}
