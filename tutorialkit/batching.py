@@ -1,9 +1,10 @@
-"""Batches of examples of similar length, so that padding costs little."""
+"""Batches of examples of similar length, so that padding costs little, and batches
+padded to a few fixed lengths, so that a compiled model sees few shapes."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 
 class LengthGroupedBatches:
@@ -57,3 +58,89 @@ class LengthGroupedBatches:
             ]
         for b in torch.randperm(len(batches)).tolist():
             yield batches[b]
+
+
+# the keys of a batch that may hold one value per position
+SEQUENCE_KEYS = (
+    "input_ids",
+    "attention_mask",
+    "token_type_ids",
+    "position_ids",
+    "labels",
+)
+
+
+class PadToBucket:
+    """A collate function that pads each batch's sequences up to the smallest of a few
+    fixed lengths (the buckets) instead of to its longest example.
+
+    A compiled model (``torch.compile``, CUDA graphs) is specialised to the shapes it
+    has seen and compiles again for each new one; batches padded to their longest text
+    bring a new length almost every step. Padded to one of a few buckets, they bring at
+    most ``len(buckets)`` lengths, at the price of some padding, which the attention
+    mask hides and labels of -100 leave out of the loss: the losses are those of the
+    unpadded batch (up to float rounding). ``collate`` makes the batch (e.g.
+    ``DataCollatorForTokenClassification``); the tensors of ``SEQUENCE_KEYS`` laid out
+    like ``input_ids`` are padded: ``input_ids`` with ``pad_token_id``, ``labels``
+    (token labels; a sentence's label has no positions) with -100, the others with 0.
+
+    >>> import torch
+    >>> pad = PadToBucket(lambda rows: {"input_ids": torch.tensor(rows)}, (4, 8))
+    >>> pad([[5, 6, 7], [5, 6, 0]])["input_ids"]
+    tensor([[5, 6, 7, 0],
+            [5, 6, 0, 0]])
+    """
+
+    def __init__(
+        self, collate: Callable, buckets: Sequence[int], pad_token_id: int = 0
+    ) -> None:
+        if not buckets or any(b < 1 for b in buckets):
+            raise ValueError(f"buckets must be lengths >= 1, found {list(buckets)}")
+        self.collate, self.buckets = collate, sorted(buckets)
+        self.pad_values = {"input_ids": pad_token_id, "labels": -100}
+
+    def __call__(self, examples: list) -> dict:
+        batch = self.collate(examples)
+        rows, length = batch["input_ids"].shape
+        bucket = next((b for b in self.buckets if b >= length), None)
+        if bucket is None:
+            raise ValueError(
+                f"a batch of {length} positions is longer than the largest bucket, "
+                f"{self.buckets[-1]}: add a bucket or truncate to max_length "
+                f"{self.buckets[-1]}"
+            )
+        return {
+            key: _pad_right(value, bucket, self.pad_values.get(key, 0))
+            if key in SEQUENCE_KEYS and _is_sequence(value, rows, length)
+            else value
+            for key, value in batch.items()
+        }
+
+
+def bucket_lengths(max_length: int, smallest: int = 32) -> tuple[int, ...]:
+    """Buckets that double from ``smallest`` and end at ``max_length``: a batch is
+    padded by less than a factor of two.
+
+    >>> bucket_lengths(128), bucket_lengths(100), bucket_lengths(16)
+    ((32, 64, 128), (32, 64, 100), (16,))
+    """
+    buckets, length = [], smallest
+    while length < max_length:
+        buckets.append(length)
+        length *= 2
+    return (*buckets, max_length)
+
+
+def _is_sequence(value: object, rows: int, length: int) -> bool:
+    """Whether ``value`` is a tensor laid out like ``input_ids`` (rows x positions)."""
+    return hasattr(value, "shape") and tuple(value.shape[:2]) == (rows, length)
+
+
+def _pad_right(tensor, length: int, value: int):
+    """``tensor`` padded with ``value`` along its second dimension to ``length``."""
+    import torch
+
+    padding = list(tensor.shape)
+    padding[1] = length - tensor.shape[1]
+    fill = torch.full(padding, value, dtype=tensor.dtype, device=tensor.device)
+    return torch.cat([tensor, fill], dim=1)

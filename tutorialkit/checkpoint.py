@@ -42,7 +42,7 @@ OPTIMIZER_FILE = "optimizer.safetensors"
 STATE_FILE = "state.json"
 # Fields of TrainConfig that may change when a run is resumed: they do not change its
 # result (a run folder may be moved, or resumed on another device).
-RESUMABLE_CHANGES = ("progress", "device", "output_dir")
+RESUMABLE_CHANGES = ("progress", "device", "output_dir", "compile")
 
 
 # --------------------------------------------------------------------------------------
