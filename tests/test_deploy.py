@@ -2,6 +2,7 @@
 
 import json
 import re
+import warnings
 
 import pytest
 import torch
@@ -160,6 +161,20 @@ def test_int8_bundle_quantises_every_linear_and_stays_close(ner_bundle, tokenize
         exact, rounded = model(**inputs).logits, bundle.model(**inputs).logits
     gap = (rounded - exact).abs().max().item()
     assert 0 < gap < 0.05 * exact.abs().max().item()  # rounded, not broken
+
+
+@pytest.mark.parametrize("native", [False, True, None])
+def test_int8_warns_where_the_cpu_has_no_int8_instructions(
+    ner_bundle, monkeypatch, native
+):
+    import tutorialkit.deploy
+
+    monkeypatch.setattr(tutorialkit.deploy, "cpu_has_int8_dot", lambda: native)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        load_bundle(ner_bundle[1], device="cpu", int8=True)
+    slow = [w for w in caught if "no int8 dot-product instructions" in str(w.message)]
+    assert len(slow) == (1 if native is False else 0)  # None: unknown, no warning
 
 
 def test_int8_without_torchao_says_what_to_install(ner_bundle, monkeypatch):

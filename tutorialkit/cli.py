@@ -369,7 +369,8 @@ def _add_inference_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--int8",
         action="store_true",
-        help="quantise the linear layers to int8 when loading (faster on a CPU; "
+        help="quantise the linear layers to int8 when loading (faster on a CPU with "
+        "int8 instructions, VNNI or AMX; much slower without; "
         "needs torchao)",
     )
 

@@ -19,6 +19,7 @@ import random
 import socket
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -86,6 +87,40 @@ def autocast_dtype(device: torch.device | str) -> torch.dtype:
         return torch.float32
     native = torch.cuda.is_bf16_supported(including_emulation=False)
     return torch.bfloat16 if native else torch.float16
+
+
+# x86 instructions that multiply int8 vectors into int32 sums (VNNI) or int8 tiles (AMX)
+INT8_CPU_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")
+
+
+def cpu_has_int8_dot(cpuinfo: str | None = None) -> bool | None:
+    """Whether this CPU multiplies int8 numbers natively (x86 VNNI or AMX), from the
+    ``flags`` line of ``/proc/cpuinfo`` (or of ``cpuinfo``, its text); None where there
+    is no such line (other systems, ARM), that is: unknown.
+
+    Without them torch's int8 matrix product falls back to a slow loop: int8 inference
+    is then slower than float32, not faster (:func:`tutorialkit.deploy.quantize_int8`
+    warns).
+
+    >>> cpu_has_int8_dot("flags\t: fpu avx2 avx512f avx512_vnni")
+    True
+    >>> cpu_has_int8_dot("flags\t: fpu sse avx avx2 fma"), cpu_has_int8_dot("")
+    (False, None)
+    """
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return None
+    flags = next(
+        (
+            line.split(":", 1)[1].split()
+            for line in cpuinfo.splitlines()
+            if line.startswith("flags")
+        ),
+        None,
+    )
+    return None if flags is None else any(flag in flags for flag in INT8_CPU_FLAGS)
 
 
 def in_colab() -> bool:
