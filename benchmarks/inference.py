@@ -34,7 +34,7 @@ import torch
 from transformers import pipeline
 
 from tutorialkit.deploy import load_bundle
-from tutorialkit.env import pick_device
+from tutorialkit.env import cpu_has_bf16_dot, pick_device
 from tutorialkit.resources import load_tweets
 
 
@@ -64,7 +64,7 @@ def native_bf16(device: torch.device) -> bool:
     AMX on a CPU; Ampere or newer on CUDA)."""
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported(including_emulation=False)
-    return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+    return device.type == "cpu" and bool(cpu_has_bf16_dot())
 
 
 def ours(bundle, texts: list[str], batch_size: int, dtype: torch.dtype) -> list:

@@ -15,7 +15,10 @@ tutorialkit.metrics.classification_report). Each run prints one JSON line:
 training; ``wall_seconds`` also includes building the model and scoring the test split;
 ``f1`` is entity F1 (ner) or macro-F1 (classify) on the test split. With ``--compile``
 both runners compile the model (compile time counted in ``train_seconds``) and pad the
-batches to a few fixed lengths (tutorialkit.batching.PadToBucket).
+batches to a few fixed lengths (tutorialkit.batching.PadToBucket). Before the timed
+runs, an untimed run of ``--warmup-steps`` updates (with the first runner, results not
+printed) pays the process's one-time costs, which would otherwise fall on whichever
+runner goes first: oneDNN building its kernels, the allocator growing, lazy imports.
 
 Examples::
 
@@ -89,6 +92,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--device", default=None, help="cpu, cuda, mps (default: the best available)"
     )
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--warmup-steps",
+        type=int,
+        default=10,
+        help="an untimed run of this many updates first (0: none)",
+    )
     parser.add_argument(
         "--amp",
         choices=tuple(AMP_CHOICES),
@@ -335,6 +344,9 @@ def main(argv: list[str] | None = None) -> None:
     device = pick_device(args.device)
     seed_everything(args.seed)  # the sample of tweets
     splits = load_splits(args)
+    if args.warmup_steps:
+        warm = argparse.Namespace(**{**vars(args), "max_steps": args.warmup_steps})
+        benchmark(args.runners[0], warm, splits, device)
     for runner in args.runners:
         print(json.dumps(benchmark(runner, args, splits, device)), flush=True)
 

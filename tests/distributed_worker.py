@@ -129,6 +129,7 @@ def main() -> None:
         output_dir=str(args.out / "run") if args.checkpoints else None,
         save_every=1 if args.checkpoints else None,
         device="cpu",
+        amp="off",  # float32: the weights of one and two processes are compared
         progress=False,
     )
     history = train(model, loader, config, evaluate, resume=args.resume)

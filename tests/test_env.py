@@ -41,8 +41,27 @@ def test_seed_everything_repeats_all_generators():
     assert draw()[0] != first[0]
 
 
-def test_autocast_dtype_cpu_is_float32():
-    assert env.autocast_dtype("cpu") is torch.float32
+@pytest.mark.parametrize(
+    "native, wanted, expected",
+    [
+        (True, "bf16", torch.bfloat16),
+        (True, "float32", torch.float32),
+        (False, "bf16", torch.float32),  # emulated bfloat16 would be slower
+        (None, "bf16", torch.float32),  # unknown: no /proc/cpuinfo flags
+    ],
+)
+def test_autocast_dtype_cpu_uses_bfloat16_only_where_native(
+    monkeypatch, native, wanted, expected
+):
+    monkeypatch.setattr(env, "cpu_has_bf16_dot", lambda: native)
+    monkeypatch.setenv(env.CPU_AMP_VARIABLE, wanted)
+    assert env.autocast_dtype("cpu") is expected
+
+
+def test_autocast_dtype_rejects_an_unknown_cpu_setting(monkeypatch):
+    monkeypatch.setenv(env.CPU_AMP_VARIABLE, "bfloat16")
+    with pytest.raises(ValueError, match="TUTORIALKIT_CPU_AMP must be one of"):
+        env.autocast_dtype("cpu")
 
 
 def _bf16_support(native: bool):
@@ -111,6 +130,7 @@ def test_auto_profile_needs_both_gpu_and_hub(monkeypatch, cuda, hub, expected):
 
 def test_setup_and_banner(monkeypatch):
     monkeypatch.setenv(env.PROFILE_VARIABLE, "quick")
+    monkeypatch.delenv(env.CPU_AMP_VARIABLE, raising=False)
     rt = env.setup(seed=7, device="cpu")
     assert rt.profile == "quick" and rt.seed == 7 and rt.device == torch.device("cpu")
     line = env.banner(rt, model="MiniLM-L6", data="WNUT-16", sizes="200 train")

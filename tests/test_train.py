@@ -110,8 +110,10 @@ def same_weights(a: nn.Module, b: nn.Module) -> bool:
 
 
 def quiet(**kwargs) -> TrainConfig:
-    """A config for tests: no progress bar, no warmup, CPU."""
-    return TrainConfig(**{"progress": False, "warmup": 0, "device": "cpu", **kwargs})
+    """A config for tests: no progress bar, no warmup, CPU, float32 (the exact
+    comparisons below would not hold under bfloat16 autocast)."""
+    defaults = {"progress": False, "warmup": 0, "device": "cpu", "amp": "off"}
+    return TrainConfig(**{**defaults, **kwargs})
 
 
 # --------------------------------------------------------------------------------------
@@ -161,6 +163,7 @@ def test_config_reports_every_problem_at_once():
 
 
 def test_resolve_amp_on_cpu_and_on_cuda(monkeypatch):
+    monkeypatch.delenv("TUTORIALKIT_CPU_AMP", raising=False)
     assert resolve_amp("auto", "cpu") is torch.float32
     assert resolve_amp("off", "cuda") is torch.float32
     assert resolve_amp("fp16", "cpu") is torch.float16

@@ -67,15 +67,23 @@ def seed_everything(seed: int = 0) -> None:
     torch.manual_seed(seed)  # also seeds every CUDA device
 
 
+# "bf16": bfloat16 autocast on a CPU that computes in it natively (default "float32")
+CPU_AMP_VARIABLE = "TUTORIALKIT_CPU_AMP"
+CPU_AMP_CHOICES = ("float32", "bf16")
+
+
 def autocast_dtype(device: torch.device | str) -> torch.dtype:
     """The dtype to use under ``torch.autocast`` on ``device``.
 
     bfloat16 on GPUs that compute in it natively (Ampere and newer: same exponent range
     as float32, so no loss scaling is needed), float16 on older CUDA GPUs such as
-    Colab's T4 (needs a gradient scaler), float32 elsewhere: on a CPU or MPS there is
-    nothing to gain that is worth the lost precision in a tutorial. A T4 reports
-    bfloat16 as supported *through emulation*, which is slow and uses no tensor cores,
-    so emulation does not count.
+    Colab's T4 (needs a gradient scaler). A T4 reports bfloat16 as supported *through
+    emulation*, which is slow and uses no tensor cores, so emulation does not count.
+
+    On a CPU, float32, unless ``TUTORIALKIT_CPU_AMP=bf16`` and the processor multiplies
+    bfloat16 natively (:func:`cpu_has_bf16_dot`: AVX-512 BF16 or AMX). Not the default,
+    as measured in ``benchmarks/README.md``: a training step is 1.4 times faster there,
+    but the book's chapters gain 5% in all (some lose), and one of their claims fails.
 
     Example:
 
@@ -83,6 +91,14 @@ def autocast_dtype(device: torch.device | str) -> torch.dtype:
     torch.float32
     """
     device = torch.device(device)
+    if device.type == "cpu":
+        wanted = os.environ.get(CPU_AMP_VARIABLE, "float32").strip().lower()
+        if wanted not in CPU_AMP_CHOICES:
+            raise ValueError(
+                f"{CPU_AMP_VARIABLE} must be one of {CPU_AMP_CHOICES}, found {wanted!r}"
+            )
+        native = wanted == "bf16" and cpu_has_bf16_dot()
+        return torch.bfloat16 if native else torch.float32
     if device.type != "cuda":
         return torch.float32
     native = torch.cuda.is_bf16_supported(including_emulation=False)
@@ -91,12 +107,35 @@ def autocast_dtype(device: torch.device | str) -> torch.dtype:
 
 # x86 instructions that multiply int8 vectors into int32 sums (VNNI) or int8 tiles (AMX)
 INT8_CPU_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")
+# x86 instructions that multiply bfloat16 vectors (AVX-512 BF16) or tiles (AMX)
+BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+def cpu_flags(cpuinfo: str | None = None) -> list[str] | None:
+    r"""The ``flags`` line of ``/proc/cpuinfo`` (or of ``cpuinfo``, its text) as a list;
+    None where there is no such line (other systems, ARM).
+
+    >>> cpu_flags("processor\t: 0\nflags\t: fpu avx2 avx512f")
+    ['fpu', 'avx2', 'avx512f']
+    """
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return None
+    return next(
+        (
+            line.split(":", 1)[1].split()
+            for line in cpuinfo.splitlines()
+            if line.startswith("flags")
+        ),
+        None,
+    )
 
 
 def cpu_has_int8_dot(cpuinfo: str | None = None) -> bool | None:
-    """Whether this CPU multiplies int8 numbers natively (x86 VNNI or AMX), from the
-    ``flags`` line of ``/proc/cpuinfo`` (or of ``cpuinfo``, its text); None where there
-    is no such line (other systems, ARM), that is: unknown.
+    """Whether this CPU multiplies int8 numbers natively (x86 VNNI or AMX), from its
+    :func:`cpu_flags`; None where they are unknown.
 
     Without them torch's int8 matrix product falls back to a slow loop: int8 inference
     is then slower than float32, not faster (:func:`tutorialkit.deploy.quantize_int8`
@@ -107,20 +146,21 @@ def cpu_has_int8_dot(cpuinfo: str | None = None) -> bool | None:
     >>> cpu_has_int8_dot("flags\t: fpu sse avx avx2 fma"), cpu_has_int8_dot("")
     (False, None)
     """
-    if cpuinfo is None:
-        try:
-            cpuinfo = Path("/proc/cpuinfo").read_text()
-        except OSError:
-            return None
-    flags = next(
-        (
-            line.split(":", 1)[1].split()
-            for line in cpuinfo.splitlines()
-            if line.startswith("flags")
-        ),
-        None,
-    )
+    flags = cpu_flags(cpuinfo)
     return None if flags is None else any(flag in flags for flag in INT8_CPU_FLAGS)
+
+
+def cpu_has_bf16_dot(cpuinfo: str | None = None) -> bool | None:
+    """Whether this CPU multiplies bfloat16 numbers natively (x86 AVX-512 BF16 or AMX),
+    from its :func:`cpu_flags`; None where they are unknown.
+
+    >>> cpu_has_bf16_dot("flags\t: fpu avx2 avx512f avx512_bf16 amx_bf16")
+    True
+    >>> cpu_has_bf16_dot("flags\t: fpu avx2 avx512f avx512_vnni"), cpu_has_bf16_dot("")
+    (False, None)
+    """
+    flags = cpu_flags(cpuinfo)
+    return None if flags is None else any(flag in flags for flag in BF16_CPU_FLAGS)
 
 
 def in_colab() -> bool:

@@ -67,8 +67,10 @@ class TrainConfig:
     the resumable checkpoint ``output_dir/last`` at every evaluation. The best weights
     by ``metric`` go to ``output_dir/best``, or stay in memory without ``output_dir``;
     ``restore_best`` loads them back at the end. ``amp="auto"`` uses bfloat16 (or
-    float16 with a gradient scaler) on a CUDA GPU and float32 elsewhere. ``compile``
-    changes how the steps are computed, not what they compute (up to float rounding).
+    float16 with a gradient scaler) on a CUDA GPU and float32 elsewhere (bfloat16 on a
+    CPU that has it natively, if asked: :func:`tutorialkit.env.autocast_dtype`).
+    ``compile`` changes how the steps are computed, not what they compute (up to float
+    rounding).
 
     Example:
 
@@ -164,8 +166,8 @@ def resolve_amp(amp: str, device: torch.device | str) -> torch.dtype:
     autocast.
 
     ``"auto"`` asks :func:`tutorialkit.env.autocast_dtype` (bfloat16 or float16 on CUDA,
-    float32 elsewhere); ``"off"``, ``"bf16"`` and ``"fp16"`` force float32, bfloat16 and
-    float16.
+    float32 elsewhere); ``"off"``, ``"bf16"`` and ``"fp16"`` force float32, bfloat16
+    and float16.
 
     Example:
 
