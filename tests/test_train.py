@@ -20,6 +20,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from tutorialkit.env import CPU_AMP_VARIABLE
 from tutorialkit.optim import lr_scheduler
 from tutorialkit.plots import plot_history
 from tutorialkit.train import (
@@ -163,7 +164,7 @@ def test_config_reports_every_problem_at_once():
 
 
 def test_resolve_amp_on_cpu_and_on_cuda(monkeypatch):
-    monkeypatch.delenv("TUTORIALKIT_CPU_AMP", raising=False)
+    monkeypatch.delenv(CPU_AMP_VARIABLE, raising=False)
     assert resolve_amp("auto", "cpu") is torch.float32
     assert resolve_amp("off", "cuda") is torch.float32
     assert resolve_amp("fp16", "cpu") is torch.float16

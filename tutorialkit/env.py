@@ -133,6 +133,11 @@ def cpu_flags(cpuinfo: str | None = None) -> list[str] | None:
     )
 
 
+def _has_any(wanted: tuple[str, ...], flags: list[str] | None) -> bool | None:
+    """Whether ``flags`` holds any of ``wanted``; None where the flags are unknown."""
+    return None if flags is None else any(flag in flags for flag in wanted)
+
+
 def cpu_has_int8_dot(cpuinfo: str | None = None) -> bool | None:
     """Whether this CPU multiplies int8 numbers natively (x86 VNNI or AMX), from its
     :func:`cpu_flags`; None where they are unknown.
@@ -146,8 +151,7 @@ def cpu_has_int8_dot(cpuinfo: str | None = None) -> bool | None:
     >>> cpu_has_int8_dot("flags\t: fpu sse avx avx2 fma"), cpu_has_int8_dot("")
     (False, None)
     """
-    flags = cpu_flags(cpuinfo)
-    return None if flags is None else any(flag in flags for flag in INT8_CPU_FLAGS)
+    return _has_any(INT8_CPU_FLAGS, cpu_flags(cpuinfo))
 
 
 def cpu_has_bf16_dot(cpuinfo: str | None = None) -> bool | None:
@@ -159,8 +163,7 @@ def cpu_has_bf16_dot(cpuinfo: str | None = None) -> bool | None:
     >>> cpu_has_bf16_dot("flags\t: fpu avx2 avx512f avx512_vnni"), cpu_has_bf16_dot("")
     (False, None)
     """
-    flags = cpu_flags(cpuinfo)
-    return None if flags is None else any(flag in flags for flag in BF16_CPU_FLAGS)
+    return _has_any(BF16_CPU_FLAGS, cpu_flags(cpuinfo))
 
 
 def in_colab() -> bool:
