@@ -1,6 +1,7 @@
 """tutorialkit.pretrain: character vocabulary and tokenizer, MLM batches, a tiny BERT.
 
-The tiny BERT learns the masked characters.
+The tiny BERT learns the masked characters; MaskedPositionsMLM gives BertForMaskedLM's
+loss and gradients.
 """
 
 import pytest
@@ -12,6 +13,7 @@ from tutorialkit.ner import encode_sentences, label_maps
 from tutorialkit.pretrain import (
     SPECIAL_TOKENS,
     MaskedLMCollator,
+    MaskedPositionsMLM,
     build_vocab,
     char_tokenizer,
     masked_accuracy,
@@ -198,3 +200,40 @@ def test_a_tiny_bert_learns_the_masked_characters(chinese_tokenizer):
         )
     with pytest.raises(ValueError, match="multiple of heads"):
         tiny_bert_config(chinese_tokenizer, hidden=30, heads=4)
+
+
+def test_masked_positions_mlm_has_bert_for_masked_lm_loss_and_gradients(
+    chinese_tokenizer, tmp_path
+):
+    from transformers import BertForMaskedLM
+
+    config = tiny_bert_config(
+        chinese_tokenizer, layers=2, hidden=32, heads=2, max_length=16, dropout=0.0
+    )
+    torch.manual_seed(0)
+    plain = BertForMaskedLM(config)
+    scored_only = MaskedPositionsMLM(config)
+    scored_only.load_state_dict(plain.state_dict())
+    blocks = mlm_blocks([list("".join(TEXTS)) * 4], chinese_tokenizer, block_size=16)
+    batch = MaskedLMCollator(
+        chinese_tokenizer, generator=torch.Generator().manual_seed(0)
+    )(blocks)
+    scored = batch["labels"] != IGNORE_INDEX
+    assert 0 < scored.sum() < scored.numel()  # some positions, not all
+    outputs = [model(**batch) for model in (plain, scored_only)]
+    for output in outputs:
+        output.loss.backward()
+    torch.testing.assert_close(outputs[1].loss, outputs[0].loss)
+    # one row of logits per scored position, the rows of the full logits
+    torch.testing.assert_close(outputs[1].logits, outputs[0].logits[scored])
+    grads = [dict(m.named_parameters()) for m in (plain, scored_only)]
+    for name, p in grads[0].items():
+        torch.testing.assert_close(grads[1][name].grad, p.grad, msg=name)
+    # without labels: every position, as BertForMaskedLM
+    torch.testing.assert_close(
+        scored_only(input_ids=batch["input_ids"]).logits,
+        plain(input_ids=batch["input_ids"]).logits,
+    )
+    scored_only.save_pretrained(tmp_path)
+    reloaded = BertForMaskedLM.from_pretrained(tmp_path)
+    torch.testing.assert_close(reloaded.state_dict(), plain.state_dict())

@@ -9,7 +9,9 @@ for a CPU:
   ``vocab.txt`` with BERT's special tokens first) and load it as a real ``transformers``
   BERT tokenizer, so ``word_ids()`` and the NER code of :mod:`tutorialkit.ner` work
   unchanged;
-* :func:`tiny_bert_config` sizes a small ``BertConfig`` for that vocabulary;
+* :func:`tiny_bert_config` sizes a small ``BertConfig`` for that vocabulary, and
+  :class:`MaskedPositionsMLM` is ``BertForMaskedLM`` that, in training, maps only the
+  masked positions to the vocabulary (the same loss, for a fraction of the arithmetic);
 * :func:`mlm_blocks` packs sentences into fixed-length blocks, and
   :class:`MaskedLMCollator` pads them and masks 15% of the characters with
   :func:`tutorialkit.losses.mask_tokens` (BERT's 80/10/10), ready for
@@ -25,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from transformers import BertForMaskedLM
+from transformers.modeling_outputs import MaskedLMOutput
 
 from tutorialkit.losses import IGNORE_INDEX, mask_tokens
 
@@ -173,6 +177,40 @@ def tiny_bert_config(
         pad_token_id=tokenizer.pad_token_id,
         **overrides,
     )
+
+
+class MaskedPositionsMLM(BertForMaskedLM):
+    """``BertForMaskedLM`` that projects to the vocabulary only the positions it scores.
+
+    The masked-LM loss looks at the ~15% of positions whose label is not ``-100``, but
+    ``BertForMaskedLM`` maps every position to the vocabulary first: for a small model
+    with a few thousand characters, that output layer is most of the arithmetic of a
+    step. Given ``labels``, this model runs the encoder, picks the scored positions, and
+    applies the same output layer (``self.cls``) to them alone: the loss, and so the
+    gradients, are ``BertForMaskedLM``'s (up to rounding), and ``logits`` holds one row
+    per scored position, in order. Without ``labels`` it is ``BertForMaskedLM`` (logits
+    for every position). Its weights and ``save_pretrained`` files are
+    ``BertForMaskedLM``'s. Usage: ``MaskedPositionsMLM(tiny_bert_config(tok))``.
+    """
+
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        **kwargs,
+    ) -> MaskedLMOutput:
+        if labels is None:
+            return super().forward(
+                input_ids=input_ids, attention_mask=attention_mask, **kwargs
+            )
+        hidden = self.bert(
+            input_ids=input_ids, attention_mask=attention_mask, **kwargs
+        ).last_hidden_state
+        scored = labels != IGNORE_INDEX
+        logits = self.cls(hidden[scored])  # (scored positions, vocabulary)
+        loss = torch.nn.functional.cross_entropy(logits, labels[scored])
+        return MaskedLMOutput(loss=loss, logits=logits)
 
 
 def mlm_blocks(
