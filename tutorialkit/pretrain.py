@@ -200,6 +200,8 @@ class MaskedPositionsMLM(BertForMaskedLM):
         labels: torch.Tensor | None = None,
         **kwargs,
     ) -> MaskedLMOutput:
+        """The loss at the scored positions and their logits, given ``labels``;
+        ``BertForMaskedLM``'s output for every position without them."""
         if labels is None:
             return super().forward(
                 input_ids=input_ids, attention_mask=attention_mask, **kwargs
