@@ -7,7 +7,7 @@ import torch
 
 from tutorialkit import claims
 from tutorialkit.env import Runtime
-from tutorialkit.plan import TASKS, load_splits, plan
+from tutorialkit.plan import NO_CLAIM, TASKS, load_splits, plan
 
 
 def runtime(profile: str, rehearsal: bool = False) -> Runtime:
@@ -57,6 +57,17 @@ def test_the_banner_names_model_data_and_every_size():
         and "SST-2" in line
         and "n_texts=all, lr=3e-05" in line
     )
+
+
+def test_a_claim_one_profile_does_not_make_says_so_in_the_banner():
+    table = {"min_link_share": (0.5, NO_CLAIM)}
+    quick = plan(runtime("quick"), "07", "sentiment", **table)
+    full = plan(runtime("full"), "07", "sentiment", **table)
+    rehearsal = plan(runtime("full", rehearsal=True), "07", "sentiment", **table)
+    assert quick.min_link_share == 0.5 and full.min_link_share is NO_CLAIM
+    # the rehearsal runs the claim with the quick threshold (it only records claims)
+    assert rehearsal.min_link_share == 0.5
+    assert "min_link_share=no claim" in full.banner()
 
 
 def test_a_plan_starts_the_chapters_claims():

@@ -18,7 +18,11 @@ and sizes*, in one place at the top of the chapter (``rt`` is what
 
 The values are read as attributes: ``P.epochs``, ``P.lr``, ``P.model`` (what
 :func:`tutorialkit.resources.load_model` takes), ``P.data`` (what :func:`load_splits`
-takes).
+takes). A claim that is about one profile's data only (links at the end of tweets: the
+full profile's movie reviews have none) gets :data:`NO_CLAIM` as its threshold in the
+other profile, and the chapter skips it there: ``if P.min_link_share is not NO_CLAIM:``.
+A threshold that the claim cannot fail (a share ``>= 0``) would say the same thing
+less honestly.
 """
 
 from __future__ import annotations
@@ -28,6 +32,17 @@ from typing import NamedTuple
 
 from tutorialkit import claims
 from tutorialkit.env import Runtime, banner
+
+
+class _NoClaim:
+    """The type of :data:`NO_CLAIM`; shown as ``no claim`` in a chapter's banner."""
+
+    def __repr__(self) -> str:
+        return "no claim"
+
+
+#: The threshold of a claim that this profile does not make (see the module docstring).
+NO_CLAIM = _NoClaim()
 
 MINILM_NAME = "all-MiniLM-L6-v2 (pretrained, 6-layer uncased BERT)"
 
