@@ -120,19 +120,23 @@ def _is_literal(condition: ast.AST) -> bool:
     )
 
 
+def _chapter_code(source: Path) -> str:
+    """The code cells of a chapter as one Python source (IPython magics become
+    ``pass``)."""
+    lines = [
+        line
+        for c in jupytext.read(source).cells
+        if c.cell_type == "code"
+        for line in c.source.splitlines()
+    ]
+    return "\n".join(re.sub(r"^(\s*)[%!].*", r"\1pass", line) for line in lines)
+
+
 @pytest.mark.parametrize("source", CHAPTERS, ids=lambda p: p.name)
 def test_no_check_or_claim_is_a_literal_identity(source):
     """An assert or claim whose condition has no variable cannot fail: it checks
     nothing."""
-    notebook = jupytext.read(source)
-    lines = [
-        line
-        for c in notebook.cells
-        if c.cell_type == "code"
-        for line in c.source.splitlines()
-    ]
-    # IPython magics
-    code = "\n".join(re.sub(r"^(\s*)[%!].*", r"\1pass", line) for line in lines)
+    code = _chapter_code(source)
     literal = [ast.unparse(c) for c in _conditions(code) if _is_literal(c)]
     assert not literal, f"{source.name} asserts literal identities: {literal}"
 
@@ -142,6 +146,36 @@ def test_the_literal_identity_check_finds_one():
         _is_literal(c)
         for c in _conditions("assert 2 + 2 == 4\nclaim(1 < 2, 'x')\nassert x > 0")
     ] == [True, True, False]
+
+
+# names that hold a measured time (wall seconds, texts per second, ms per batch)
+TIMED = re.compile(r"seconds|timing|per_s\b|ms_per|latency|wall|elapsed|perf_counter")
+
+
+def _reads_a_clock(condition: ast.AST) -> bool:
+    """True when a name or attribute in the condition looks like a measured time."""
+    names = [n.id for n in ast.walk(condition) if isinstance(n, ast.Name)]
+    names += [n.attr for n in ast.walk(condition) if isinstance(n, ast.Attribute)]
+    return any(TIMED.search(name) for name in names)
+
+
+@pytest.mark.parametrize("source", CHAPTERS, ids=lambda p: p.name)
+def test_no_check_or_claim_reads_a_clock(source):
+    """A time measured on a shared machine moves by tens of percent from run to run: a
+    chapter prints its times and benchmarks/ measures them; an assert or claim on one
+    fails at random."""
+    timed = [
+        ast.unparse(c) for c in _conditions(_chapter_code(source)) if _reads_a_clock(c)
+    ]
+    assert not timed, f"{source.name} asserts on measured times: {timed}"
+
+
+def test_the_clock_check_finds_one():
+    code = (
+        "claim(timing.texts_per_s.loc[16] > timing.texts_per_s.loc[1], 'x')\n"
+        "assert margins[second] > margins[first]\nassert ours_seconds < 60"
+    )
+    assert [_reads_a_clock(c) for c in _conditions(code)] == [True, False, True]
 
 
 def test_every_toc_entry_exists_and_every_chapter_is_in_the_toc():
