@@ -65,14 +65,15 @@ def main() -> None:
 
     val_loader, test_loader = sorted_loader(val_data), sorted_loader(test_data)
 
-    def macro_f1(loader: DataLoader, model: torch.nn.Module) -> tuple[float, float]:
+    def f1_and_loss(loader: DataLoader, model: torch.nn.Module) -> tuple[float, float]:
+        """Macro-F1 and mean cross-entropy of model on loader's texts."""
         y, logits = predict_logits(model, loader)
         loss = F.cross_entropy(logits, torch.from_numpy(y)).item()
         report = classification_report(y, logits.argmax(-1).numpy(), range(len(labels)))
         return report.summary()["macro_f1"], loss
 
     def evaluate(model: torch.nn.Module) -> dict[str, float]:
-        f1, loss = macro_f1(val_loader, model)
+        f1, loss = f1_and_loss(val_loader, model)
         return {"macro_f1": f1, "loss": loss}
 
     for seed in args.seeds:
@@ -91,7 +92,7 @@ def main() -> None:
             device=rt.device,
             num_labels=len(labels),
         )
-        untrained, _ = macro_f1(test_loader, model)
+        untrained, _ = f1_and_loss(test_loader, model)
         config = TrainConfig(
             lr=P.lr,
             weight_decay=0.01,
@@ -113,7 +114,7 @@ def main() -> None:
             "batches": args.batches,
             "group": args.group if args.batches == "grouped" else None,
             "seed": seed,
-            "test_macro_f1": round(macro_f1(test_loader, model)[0], 4),
+            "test_macro_f1": round(f1_and_loss(test_loader, model)[0], 4),
             "untrained_macro_f1": round(untrained, 4),
             "train_seconds": round(seconds, 1),
             "val_macro_f1": [round(e["macro_f1"], 3) for e in history.evals],
