@@ -6,7 +6,7 @@ import torch
 from torch.utils.data import DataLoader
 from transformers import DataCollatorForTokenClassification
 
-from tutorialkit.batching import LengthGroupedBatches, PadToBucket
+from tutorialkit.batching import LengthGroupedBatches, PadToBucket, padded_positions
 from tutorialkit.train import TrainConfig, train
 
 
@@ -18,19 +18,32 @@ def test_length_grouped_batches_cover_every_index_once_with_little_padding():
     assert len(batches) == len(sampler)
     assert sorted(i for b in batches for i in b) == list(range(203))
     assert all(1 <= len(b) <= 8 for b in batches)
-    padded = sum(max(lengths[i] for i in b) * len(b) for b in batches)
     torch.manual_seed(0)
     shuffled = torch.randperm(203).tolist()
-    random_padded = sum(
-        max(lengths[i] for i in shuffled[s : s + 8]) * len(shuffled[s : s + 8])
-        for s in range(0, 203, 8)
+    random_batches = [shuffled[s : s + 8] for s in range(0, 203, 8)]
+    assert padded_positions(lengths, batches) < 0.8 * padded_positions(
+        lengths, random_batches
     )
-    assert padded < 0.8 * random_padded
     torch.manual_seed(0)
     assert list(sampler) == batches  # the global seed fixes the order ...
     assert list(sampler) != batches  # ... and each epoch draws a new one
     with pytest.raises(ValueError, match="batch_size and group must be >= 1"):
         LengthGroupedBatches(lengths, 0)
+
+
+def test_padded_positions_count_what_the_collator_builds(tokenizer):
+    features = _tagged_features(tokenizer)
+    lengths = [len(f["input_ids"]) for f in features]
+    batches = [[0, 5, 11], [1, 2], [23, 7, 8, 9]]
+    collate = DataCollatorForTokenClassification(tokenizer)
+    built = sum(
+        collate([features[i] for i in batch])["input_ids"].numel() for batch in batches
+    )
+    assert (
+        padded_positions(lengths, batches)
+        == built
+        > sum(lengths[i] for b in batches for i in b)
+    )
 
 
 def _tagged_features(tokenizer, n: int = 24) -> list[dict]:

@@ -4,7 +4,7 @@ padded to a few fixed lengths, so that a compiled model sees few shapes."""
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 
 class LengthGroupedBatches:
@@ -58,6 +58,19 @@ class LengthGroupedBatches:
             ]
         for b in torch.randperm(len(batches)).tolist():
             yield batches[b]
+
+
+def padded_positions(lengths: Sequence[int], batches: Iterable[Sequence[int]]) -> int:
+    """The positions the model computes over ``batches`` (lists of indices into
+    ``lengths``) when each batch is padded to its longest example: the cost of an
+    epoch, padding included, to set against ``sum(lengths)``.
+
+    Example (two batches of two: 2 x 3 + 2 x 2 positions for 8 real ones):
+
+    >>> padded_positions([3, 1, 2, 2], [[0, 1], [2, 3]])
+    10
+    """
+    return sum(len(batch) * max(lengths[i] for i in batch) for batch in batches)
 
 
 # the keys of a batch that may hold one value per position
