@@ -395,7 +395,9 @@ def clip_grad_norm(parameters: Iterable[torch.Tensor], max_norm: float) -> torch
     grads = [p.grad for p in parameters if p.grad is not None]
     if not grads:
         return torch.tensor(0.0)
-    total_norm = torch.sqrt(sum(g.float().pow(2).sum() for g in grads))
+    # sqrt(sum_i ||g_i||^2) is the norm of the vector of per-tensor norms
+    norms = [torch.linalg.vector_norm(g, dtype=torch.float32) for g in grads]
+    total_norm = torch.linalg.vector_norm(torch.stack(norms))
     scale = torch.clamp(max_norm / (total_norm + 1e-6), max=1.0)
     for g in grads:
         g.mul_(scale.to(g.device, g.dtype))
