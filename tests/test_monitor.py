@@ -33,6 +33,18 @@ def test_window_counts_groups_by_window_and_keeps_empty_windows():
     assert counts.to_numpy().tolist() == [[2, 0, 1], [0, 0, 0], [1, 0, 0]]
 
 
+def test_window_counts_reads_series_by_position():
+    """Columns of a resampled frame (a repeated, unordered index) count as lists."""
+    times = ["2024-01-01 09:10", "2024-01-01 11:05", "2024-01-01 09:30"]
+    labels = ["neg", "pos", "pos"]
+    index = [7, 7, 2]
+    from_series = window_counts(
+        pd.Series(pd.to_datetime(times), index=index), pd.Series(labels, index=index)
+    )
+    pd.testing.assert_frame_equal(from_series, window_counts(times, labels))
+    assert from_series.to_numpy().tolist() == [[1, 1], [0, 0], [0, 1]]
+
+
 @pytest.mark.parametrize(
     "times, labels, options, message",
     [

@@ -56,7 +56,7 @@ def window_counts(
         raise ValueError(f"labels {unknown} are not in label_order {order}")
     frame = pd.DataFrame(
         {
-            "time": pd.to_datetime(list(timestamps)),
+            "time": pd.to_datetime(timestamps),
             "label": pd.Categorical(labels, categories=order),
         }
     )
